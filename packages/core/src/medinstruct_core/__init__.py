@@ -1,0 +1,1 @@
+"""medinstruct_core."""
