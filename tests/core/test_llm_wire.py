@@ -1,0 +1,75 @@
+import dataclasses
+
+import pytest
+
+from medinstruct_core.llm.config import Sampling
+from medinstruct_core.llm.types import Endpoint, LLMRequest
+from medinstruct_core.llm.wire import BadResponse, build_payload, estimate_tokens, parse_completion
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+REQUEST = LLMRequest(
+    ({"role": "user", "content": "x" * 40},),
+    Sampling(temperature=0.2, top_p=0.9, max_tokens=7, presence_penalty=0.1, frequency_penalty=0.3),
+    json_schema=SCHEMA,
+    schema_name="thing",
+)
+
+
+def endpoint(mode):
+    return Endpoint("http://h/v1", "m", "remote", mode, "k")
+
+
+def test_json_object_dialect_for_llama_cpp():
+    assert build_payload(endpoint("json_object"), REQUEST)["response_format"] == {
+        "type": "json_object",
+        "schema": SCHEMA,
+    }
+
+
+def test_json_schema_dialect_for_openai_and_vllm():
+    assert build_payload(endpoint("json_schema"), REQUEST)["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "thing", "schema": SCHEMA, "strict": True},
+    }
+
+
+def test_off_or_no_schema_sends_no_response_format():
+    assert "response_format" not in build_payload(endpoint("off"), REQUEST)
+    plain = dataclasses.replace(REQUEST, json_schema=None)
+    assert "response_format" not in build_payload(endpoint("json_schema"), plain)
+
+
+def test_sampling_params_are_sent_and_seed_only_when_set():
+    payload = build_payload(endpoint("off"), REQUEST)
+    assert {k: payload[k] for k in ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty")} == {
+        "temperature": 0.2, "top_p": 0.9, "max_tokens": 7, "presence_penalty": 0.1, "frequency_penalty": 0.3,
+    }  # fmt: skip
+    assert "seed" not in payload
+    seeded = dataclasses.replace(REQUEST, sampling=Sampling(seed=0))
+    assert build_payload(endpoint("off"), seeded)["seed"] == 0
+
+
+def test_token_estimate_is_chars_over_four_plus_max_tokens():
+    assert estimate_tokens(REQUEST) == 40 // 4 + 1 + 7
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment", "retryable"),
+    [
+        ("<html>oops</html>", "not JSON", True),
+        ('{"choices": []}', "no choices", True),
+        ('{"choices": [{"message": {"content": null}}]}', "no message content", True),
+        ('{"choices": [{"message": {"content": null, "refusal": "no"}}]}', "refused", False),
+    ],
+)
+def test_unusable_bodies_raise_bad_response(body, fragment, retryable):
+    with pytest.raises(BadResponse, match=fragment) as info:
+        parse_completion(body, REQUEST, "m")
+    assert info.value.retryable is retryable
+
+
+def test_missing_usage_is_estimated():
+    done = parse_completion('{"choices": [{"message": {"content": "12345678"}, "finish_reason": "length"}]}', REQUEST, "m")
+    assert (done.text, done.finish_reason, done.prompt_tokens, done.completion_tokens, done.model) == (
+        "12345678", "length", 10, 2, "m",
+    )  # fmt: skip
