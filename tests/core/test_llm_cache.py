@@ -7,7 +7,9 @@ from medinstruct_core.llm.cache import ResponseCache, cache_key
 from medinstruct_core.llm.config import Sampling
 from medinstruct_core.llm.types import Endpoint, LLMRequest
 
-ENDPOINT = Endpoint("http://127.0.0.1:1/v1", "m", "remote", "json_schema", "sk-secret-key", cache_id="srv")
+ENDPOINT = Endpoint(
+    "http://127.0.0.1:1/v1", "m", "remote", "json_schema", "sk-secret-key", cache_id="srv"
+)
 REQUEST = LLMRequest(({"role": "user", "content": "hi"},), Sampling(max_tokens=10), key="a")
 
 

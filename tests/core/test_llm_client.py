@@ -1,6 +1,7 @@
 """LLMClient against the fault-injecting fake server (real HTTP on 127.0.0.1)."""
 
 import asyncio
+import itertools
 import logging
 import socket
 import time
@@ -29,7 +30,11 @@ def config(**overrides) -> ClientConfig:
 
 def requests(n: int, max_tokens: int = 8) -> list[LLMRequest]:
     return [
-        LLMRequest(({"role": "user", "content": f"item-{i:02d}"},), Sampling(max_tokens=max_tokens), key=f"item-{i:02d}")
+        LLMRequest(
+            ({"role": "user", "content": f"item-{i:02d}"},),
+            Sampling(max_tokens=max_tokens),
+            key=f"item-{i:02d}",
+        )
         for i in range(n)
     ]
 
@@ -40,7 +45,7 @@ def run(fake, n=1, *, cache=None, **overrides):
 
 
 def gaps(seen) -> list[float]:
-    return [b.arrived - a.arrived for a, b in zip(seen, seen[1:], strict=False)]
+    return [b.arrived - a.arrived for a, b in itertools.pairwise(seen)]
 
 
 # -- faults -------------------------------------------------------------------------------
@@ -74,12 +79,19 @@ def test_500_is_retried(fake_openai):
     assert result.ok and result.attempts == 3 and result.text == "echo: item-00"
 
 
-@pytest.mark.parametrize(("code", "hint"), [(400, "rejected"), (401, "authentication"), (403, "denied"), (404, "not found")])
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [(400, "rejected"), (401, "authentication"), (403, "denied"), (404, "not found")],
+)
 def test_client_errors_fail_at_once_with_a_clear_message(fake_openai, code, hint):
     fake_openai.plan(status(code), times=None)
     _, [result] = run(fake_openai)
     assert result.failure == "http_error" and result.attempts == 1
-    assert f"HTTP {code}" in result.error and hint in result.error and "test @ http://127.0.0.1" in result.error
+    assert (
+        f"HTTP {code}" in result.error
+        and hint in result.error
+        and "test @ http://127.0.0.1" in result.error
+    )
     assert len(fake_openai.seen()) == 1
 
 
@@ -98,7 +110,10 @@ def test_permanent_timeout_fails_cleanly(fake_openai):
     assert client.stats.failures["timeout"] == 1
 
 
-@pytest.mark.parametrize(("fault", "reason"), [(TRUNCATED, "bad_response"), (NON_JSON, "bad_response"), (DROP, "connection")])
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [(TRUNCATED, "bad_response"), (NON_JSON, "bad_response"), (DROP, "connection")],
+)
 def test_broken_bodies_are_retried_and_never_cached(fake_openai, tmp_path, fault, reason):
     fake_openai.plan(fault)
     with ResponseCache(tmp_path / "c.sqlite") as cache:
@@ -159,23 +174,29 @@ def test_budget_stops_new_requests_and_returns_the_rest_as_exhausted(fake_openai
 
 def test_cost_and_tokens_are_counted_unknown_model_costs_nothing(fake_openai):
     fake_openai.usage = (10, 20)
-    priced = LLMClient(fake_openai.endpoint(), config(prices={"fake-model": Price(input=1.0, output=2.0)}))
+    priced = LLMClient(
+        fake_openai.endpoint(), config(prices={"fake-model": Price(input=1.0, output=2.0)})
+    )
     priced.run(requests(3), progress=False)
     assert priced.stats.as_metrics()["cost_usd"] == pytest.approx(3 * (10 * 1.0 + 20 * 2.0) / 1e6)
-    unpriced = LLMClient(fake_openai.endpoint(), config(prices={"other": Price(input=1.0, output=2.0)}))
+    unpriced = LLMClient(
+        fake_openai.endpoint(), config(prices={"other": Price(input=1.0, output=2.0)})
+    )
     unpriced.run(requests(3), progress=False)
     assert unpriced.stats.cost_usd == 0.0 and unpriced.stats.prompt_tokens == 30
 
 
 def test_rpm_limiter_paces_requests(fake_openai):
-    # 1200 rpm = 20/s with a burst of 20: 40 requests need >= 1 s after the burst.
+    # 1200 rpm = 20/s with a burst of 20: the other 20 of 40 requests need ~1 s.
+    # (0.8, not 1.0: the first request's arrival lags its send by connection setup.
+    # Without the limiter all 40 arrive within ~0.2 s.)
     started = time.monotonic()
     _, results = run(fake_openai, 40, max_concurrency=8, requests_per_minute=1200)
     elapsed = time.monotonic() - started
     arrivals = sorted(s.arrived for s in fake_openai.seen())
     assert all(r.ok for r in results)
-    assert arrivals[-1] - arrivals[0] >= 0.95
-    assert arrivals[19] - arrivals[0] < 0.5  # the burst really is a burst
+    assert arrivals[-1] - arrivals[0] >= 0.8
+    assert arrivals[19] - arrivals[0] < 0.6  # the burst is a burst (paced it would take 0.95 s)
     assert elapsed < 3.0
 
 
@@ -200,7 +221,12 @@ def test_rerun_is_served_from_cache_for_free(fake_openai, tmp_path):
     assert all(r.cached and r.ok for r in results)
     assert len(fake_openai.seen()) == 5
     metrics = second.stats.as_metrics()
-    assert (metrics["cache_hits"], metrics["cost_usd"], metrics["tokens_in"], metrics["api_calls"]) == (5, 0, 0, 0)
+    assert (
+        metrics["cache_hits"],
+        metrics["cost_usd"],
+        metrics["tokens_in"],
+        metrics["api_calls"],
+    ) == (5, 0, 0, 0)
 
 
 def test_unreachable_endpoint_raises_quickly_naming_the_url():
@@ -226,12 +252,17 @@ def test_single_request_to_unreachable_endpoint_fails_cleanly():
 
 def test_structured_output_is_sent_in_the_endpoint_dialect(fake_openai):
     schema = {"type": "object", "properties": {"echo": {"type": "string"}}}
-    request = LLMRequest(({"role": "user", "content": "q"},), Sampling(seed=3), json_schema=schema, schema_name="e")
+    request = LLMRequest(
+        ({"role": "user", "content": "q"},), Sampling(seed=3), json_schema=schema, schema_name="e"
+    )
     client = LLMClient(fake_openai.endpoint(response_mode="json_schema"), config())
     assert client.response_mode == "json_schema"
     [result] = client.run([request], progress=False)
     body = fake_openai.seen()[0].body
-    assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "e", "schema": schema, "strict": True}}
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "e", "schema": schema, "strict": True},
+    }
     assert body["seed"] == 3 and body["model"] == "fake-model"
     assert result.text == '{"echo": "q"}'
 
@@ -246,7 +277,11 @@ def test_api_key_never_leaks_into_errors_logs_stats_or_cache(fake_openai, tmp_pa
         results = client.run(requests(3), progress=False)
     assert fake_openai.seen()[0].authorization == f"Bearer {secret}"  # it was used...
     assert results[0].ok and results[1].failure and results[2].failure
-    leaks = [r.error or "" for r in results] + [caplog.text, repr(client.stats), repr(client.endpoint)]
+    leaks = [r.error or "" for r in results] + [
+        caplog.text,
+        repr(client.stats),
+        repr(client.endpoint),
+    ]
     assert not [text for text in leaks if secret in text]  # ...and shown nowhere
     assert secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
 
@@ -274,8 +309,6 @@ def test_run_works_inside_a_running_event_loop(fake_openai):
 
 def test_max_concurrency_bounds_requests_in_flight(fake_openai):
     fake_openai.latency_s = 0.1
-    run(fake_openai, 12, max_concurrency=3)
-    arrivals = sorted(s.arrived for s in fake_openai.seen())
-    # With 3 in flight and 0.1 s each, 12 requests arrive in 4 waves.
-    assert arrivals[-1] - arrivals[0] >= 0.28
-    assert max(sum(1 for t in arrivals if a <= t < a + 0.09) for a in arrivals) <= 3
+    _, results = run(fake_openai, 12, max_concurrency=3)
+    assert all(r.ok for r in results)
+    assert fake_openai.peak_in_flight == 3

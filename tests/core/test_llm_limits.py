@@ -66,7 +66,9 @@ def test_retry_after_seconds(headers, expected):
 
 def test_retry_after_http_date():
     now = 1_700_000_000.0
-    assert retry_after_s({"Retry-After": formatdate(now + 7, usegmt=True)}, now=now) == pytest.approx(7.0)
+    assert retry_after_s(
+        {"Retry-After": formatdate(now + 7, usegmt=True)}, now=now
+    ) == pytest.approx(7.0)
     assert retry_after_s({"Retry-After": formatdate(now - 7, usegmt=True)}, now=now) == 0.0
 
 

@@ -38,7 +38,11 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def test_kill_9_mid_batch_then_resume_loses_nothing_and_pays_nothing_twice(fake_openai, tmp_path):
-    cache, first_out, second_out = tmp_path / "c.sqlite", tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    cache, first_out, second_out = (
+        tmp_path / "c.sqlite",
+        tmp_path / "first.jsonl",
+        tmp_path / "second.jsonl",
+    )
     # Items from ANSWERED_BEFORE_KILL on never get an answer in the first run, so the
     # kill lands at a known point: 12 answered and cached, 4 in flight, 14 not sent.
     for i in range(ANSWERED_BEFORE_KILL, N):
@@ -48,19 +52,21 @@ def test_kill_9_mid_batch_then_resume_loses_nothing_and_pays_nothing_twice(fake_
         args = [fake_openai.base_url, str(cache), str(out), str(N), str(CONCURRENCY)]
         return subprocess.Popen([sys.executable, str(DRIVER), *args], stderr=subprocess.PIPE)
 
-    t0 = time.monotonic(); child = start(first_out)
+    child = start(first_out)
     # 16 seen = 12 answered + 4 hung; each worker sends its next request only after the
     # previous result was cached and written, so all 12 are on disk by then.
     in_flight = ANSWERED_BEFORE_KILL + CONCURRENCY
-    wait_for(lambda: cached_rows(cache) == ANSWERED_BEFORE_KILL and len(fake_openai.seen()) == in_flight)
-    print("kill at", time.monotonic() - t0); os.kill(child.pid, signal.SIGKILL)
+    wait_for(
+        lambda: cached_rows(cache) == ANSWERED_BEFORE_KILL and len(fake_openai.seen()) == in_flight
+    )
+    os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     assert child.returncode == -signal.SIGKILL
 
     fake_openai.clear_plan()
     child = start(second_out)
     _, stderr = child.communicate(timeout=60)
-    assert child.returncode == 0, stderr.decode(); print("second done", time.monotonic() - t0)
+    assert child.returncode == 0, stderr.decode()
 
     keys = [f"item-{i:03d}" for i in range(N)]
     second = read_rows(second_out)
@@ -75,4 +81,6 @@ def test_kill_9_mid_batch_then_resume_loses_nothing_and_pays_nothing_twice(fake_
     # Sent twice: only the requests in flight, unanswered, when the child was killed.
     sent = Counter(s.key for s in fake_openai.seen())
     resent = {s.prompt for s in fake_openai.seen() if sent[s.key] > 1}
-    assert resent == {f"item-{i:03d}" for i in range(ANSWERED_BEFORE_KILL, ANSWERED_BEFORE_KILL + CONCURRENCY)}
+    assert resent == {
+        f"item-{i:03d}" for i in range(ANSWERED_BEFORE_KILL, ANSWERED_BEFORE_KILL + CONCURRENCY)
+    }

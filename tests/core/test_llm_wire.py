@@ -69,7 +69,11 @@ def test_unusable_bodies_raise_bad_response(body, fragment, retryable):
 
 
 def test_missing_usage_is_estimated():
-    done = parse_completion('{"choices": [{"message": {"content": "12345678"}, "finish_reason": "length"}]}', REQUEST, "m")
+    done = parse_completion(
+        '{"choices": [{"message": {"content": "12345678"}, "finish_reason": "length"}]}',
+        REQUEST,
+        "m",
+    )
     assert (done.text, done.finish_reason, done.prompt_tokens, done.completion_tokens, done.model) == (
         "12345678", "length", 10, 2, "m",
     )  # fmt: skip

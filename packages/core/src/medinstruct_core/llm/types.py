@@ -26,8 +26,12 @@ class Endpoint:
 
     def public(self) -> dict[str, str]:
         """What may be logged to MLflow: never the key."""
-        return {"base_url": self.base_url or "https://api.openai.com/v1", "model": self.model,
-                "kind": self.kind, "response_mode": self.response_mode}
+        return {
+            "base_url": self.base_url or "https://api.openai.com/v1",
+            "model": self.model,
+            "kind": self.kind,
+            "response_mode": self.response_mode,
+        }
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,9 @@ class LLMRequest:
     sample_index: int = 0
 
 
-FailureReason = Literal["http_error", "timeout", "rate_limited", "bad_response", "budget_exhausted", "connection"]
+FailureReason = Literal[
+    "http_error", "timeout", "rate_limited", "bad_response", "budget_exhausted", "connection"
+]
 
 
 @dataclass
@@ -62,6 +68,7 @@ class LLMResult:
     model: str = ""
     error: str | None = None
     failure: FailureReason | None = None
+    cost_usd: float = 0.0  # what this call cost (0 for cache hits and unknown prices)
 
     @property
     def ok(self) -> bool:

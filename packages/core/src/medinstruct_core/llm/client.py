@@ -1,0 +1,422 @@
+"""The one LLM client: every stage (generation, answering, judging) talks through it.
+
+Why it is built this way:
+- async (`openai.AsyncOpenAI`) with a bounded number of requests in flight, so a
+  2-core box can keep a remote API busy without threads;
+- the SDK's own retries are off (`max_retries=0`): we retry one request at a time,
+  so a failing item is never re-sent together with the others, and every retry
+  obeys our rate limits, backoff and the server's Retry-After;
+- every successful response is committed to the sqlite cache before anything
+  else happens, so a killed stage resumes without paying twice;
+- failures never abort a batch: each item comes back with `failure` set and is
+  counted, except when the endpoint is plainly unreachable, which raises
+  `EndpointUnreachable` at once instead of grinding through thousands of items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import openai
+
+from medinstruct_core.llm.cache import ResponseCache, cache_key
+from medinstruct_core.llm.config import ClientConfig
+from medinstruct_core.llm.limits import Cooldown, TokenBucket, backoff_delay
+from medinstruct_core.llm.stats import ClientStats, Progress
+from medinstruct_core.llm.types import Endpoint, FailureReason, LLMRequest, LLMResult, ResponseMode
+from medinstruct_core.llm.wire import (
+    Completion,
+    Failed,
+    build_payload,
+    classify,
+    estimate_tokens,
+    parse_completion,
+)
+
+log = logging.getLogger(__name__)
+
+# A server asking for a longer pause than this is treated as asking for this
+# long: a stray "Retry-After: 86400" must not freeze a stage for a day.
+RETRY_AFTER_CAP_S = 600.0
+# run() raises EndpointUnreachable once this many items in a row (each after all
+# its retries) failed to connect: the server is down, and every further item
+# would only burn its own retry budget. What was answered is in the cache.
+UNREACHABLE_AFTER = 3
+
+__all__ = ["BudgetExceeded", "ClientStats", "EndpointUnreachable", "LLMClient"]
+
+
+class EndpointUnreachable(RuntimeError):
+    """No request could even connect: wrong URL, server down, firewall."""
+
+
+class BudgetExceeded(RuntimeError):
+    """For callers that prefer an exception: `raise BudgetExceeded(...)` when
+    `client.budget_exhausted` is set. `run()` itself never raises it; it returns
+    `failure="budget_exhausted"` results so the stage ends cleanly with what it has."""
+
+
+class _LoopState:
+    """What must belong to one event loop: the SDK's HTTP pool, the in-flight
+    semaphore and the table of identical requests already on their way."""
+
+    def __init__(self, endpoint: Endpoint, config: ClientConfig) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.sdk = openai.AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key or "EMPTY",  # local servers ignore it; the SDK wants one
+            max_retries=0,
+            timeout=config.timeout_s,
+        )
+        self.slots = asyncio.Semaphore(config.max_concurrency)
+        self.inflight: dict[str, asyncio.Future[LLMResult]] = {}
+
+
+class LLMClient:
+    """Chat completions against one endpoint, with cache, limits, retries, budget and stats."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        config: ClientConfig,
+        *,
+        cache: ResponseCache | None = None,
+        role: str = "",
+    ) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.cache = cache
+        self.role = role
+        self.stats = ClientStats()
+        self.budget_exhausted = False
+        self._rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
+        self._tpm = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
+        self._cooldown = Cooldown()
+        self._rng = random.Random()  # jitter only: nothing reproducible depends on it
+        self._reserved_usd = 0.0  # worst-case cost of requests in flight
+        self._ever_answered = False
+        self._state: _LoopState | None = None
+        self._progress: Progress | None = None
+        self._postfix: dict[str, Any] = {}
+
+    @property
+    def response_mode(self) -> ResponseMode:
+        return self.endpoint.response_mode
+
+    @property
+    def where(self) -> str:
+        """How errors name this client: role and URL, never the key."""
+        url = self.endpoint.base_url or "https://api.openai.com/v1"
+        return f"{self.role or 'llm'} @ {url} ({self.endpoint.model})"
+
+    def set_postfix(self, **values: Any) -> None:
+        """Extra fields for the progress bar (e.g. `kept=123` from an on_result callback)."""
+        self._postfix.update(values)
+        if self._progress is not None:
+            self._progress.postfix(self.stats, self._postfix)
+
+    # -- one request -----------------------------------------------------------------
+    async def acomplete(self, request: LLMRequest) -> LLMResult:
+        """Answer one request: from the cache if possible, else from the endpoint."""
+        state = self._loop_state()
+        key = cache_key(self.endpoint, request)
+        result = self._from_cache(key, request)
+        if result is None:
+            pending = state.inflight.get(key)
+            if pending is not None:  # the same request is already on its way: share it
+                shared = await asyncio.shield(pending)
+                result = dataclasses.replace(
+                    shared, request=request, cached=shared.ok, cost_usd=0.0
+                )
+            else:
+                result = await self._fetch_shared(state, key, request)
+        self.stats.record(result)
+        return result
+
+    async def _fetch_shared(self, state: _LoopState, key: str, request: LLMRequest) -> LLMResult:
+        future: asyncio.Future[LLMResult] = state.loop.create_future()
+        state.inflight[key] = future
+        try:
+            result = await self._fetch(state, request)
+            if result.ok and self.cache is not None:
+                self.cache.put(key, _cache_value(result))  # committed before anyone sees it
+            future.set_result(result)
+            return result
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody may be waiting on it
+            raise
+        finally:
+            del state.inflight[key]
+
+    def _from_cache(self, key: str, request: LLMRequest) -> LLMResult | None:
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is None:
+            return None
+        return LLMResult(
+            request=request,
+            text=stored["text"],
+            finish_reason=stored.get("finish_reason", "unknown"),
+            prompt_tokens=int(stored.get("prompt_tokens", 0)),
+            completion_tokens=int(stored.get("completion_tokens", 0)),
+            cached=True,
+            model=stored.get("model", self.endpoint.model),
+        )
+
+    async def _fetch(self, state: _LoopState, request: LLMRequest) -> LLMResult:
+        async with state.slots:
+            worst = self._reserve_budget(request)
+            if worst is None:
+                spent = f"budget_usd={self.config.budget_usd} reached; request not sent"
+                return self._failure(request, "budget_exhausted", f"{self.where}: {spent}", 0)
+            try:
+                return await self._with_retries(state, request)
+            finally:
+                self._reserved_usd -= worst
+
+    async def _with_retries(self, state: _LoopState, request: LLMRequest) -> LLMResult:
+        failed: Failed | None = None
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(self._retry_delay(attempt - 1, failed))
+            estimate = await self._wait_turn(request)
+            outcome = await self._attempt(state, request)
+            if isinstance(outcome, LLMResult):
+                self._settle_tokens(estimate, outcome.prompt_tokens + outcome.completion_tokens)
+                outcome.attempts = attempt + 1
+                return outcome
+            self._settle_tokens(estimate, 0)  # a failed call used no tokens: refund them
+            failed = outcome
+            log.debug("%s: attempt %d failed: %s", request.key, attempt + 1, failed.message)
+            if not failed.retryable:
+                break
+        assert failed is not None
+        message = failed.message
+        if failed.retryable:
+            message += f" (gave up after {attempt + 1} attempts)"
+        return self._failure(request, failed.reason, message, attempt + 1)
+
+    def _retry_delay(self, retry: int, failed: Failed | None) -> float:
+        if failed is not None and failed.retry_after_s is not None:
+            wait = min(failed.retry_after_s, RETRY_AFTER_CAP_S)
+            self._cooldown.extend(wait)  # the server is overloaded for everyone, not just us
+            return wait
+        return backoff_delay(
+            retry, self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
+        )
+
+    async def _wait_turn(self, request: LLMRequest) -> int:
+        """Wait for the cooldown and the rpm/tpm buckets; return the tokens reserved."""
+        estimate = estimate_tokens(request)
+        waits = [self._cooldown.remaining()]
+        if self._rpm is not None:
+            waits.append(self._rpm.reserve(1))
+        if self._tpm is not None:
+            waits.append(self._tpm.reserve(estimate))
+        delay = max(waits)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        remaining = self._cooldown.remaining()  # a 429 elsewhere may have paused us meanwhile
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        return estimate
+
+    def _settle_tokens(self, estimate: int, actual: int) -> None:
+        if self._tpm is not None:
+            self._tpm.adjust(actual - estimate)
+
+    async def _attempt(self, state: _LoopState, request: LLMRequest) -> LLMResult | Failed:
+        """One HTTP call. Returns the result, or why it failed."""
+        self.stats.api_calls += 1
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.config.timeout_s):  # total deadline, not per read
+                raw = await state.sdk.chat.completions.with_raw_response.create(
+                    **build_payload(self.endpoint, request)
+                )
+                body = raw.text
+            completion = parse_completion(body, request, self.endpoint.model)
+        except Exception as exc:
+            failed = classify(exc, self._scrub(f"{self.where} request {request.key!r}"))
+            return dataclasses.replace(failed, message=self._scrub(failed.message))
+        self._ever_answered = True
+        return self._success(request, completion, time.monotonic() - started)
+
+    # -- results ---------------------------------------------------------------------
+    def _success(self, request: LLMRequest, done: Completion, latency_s: float) -> LLMResult:
+        cost = self._cost(done.prompt_tokens, done.completion_tokens, done.model)
+        return LLMResult(
+            request=request,
+            text=done.text,
+            finish_reason=done.finish_reason,
+            prompt_tokens=done.prompt_tokens,
+            completion_tokens=done.completion_tokens,
+            latency_s=latency_s,
+            model=done.model,
+            cost_usd=cost,
+        )
+
+    def _failure(
+        self, request: LLMRequest, reason: FailureReason, message: str, attempts: int
+    ) -> LLMResult:
+        return LLMResult(request=request, text=None, error=message, failure=reason,
+                         attempts=attempts, model=self.endpoint.model)  # fmt: skip
+
+    def _cost(self, prompt_tokens: int, completion_tokens: int, model: str = "") -> float:
+        """USD from `config.prices` (per 1M tokens); unknown models cost 0 but still count tokens."""
+        price = self.config.prices.get(self.endpoint.model) or self.config.prices.get(model)
+        if price is None:
+            return 0.0
+        return (prompt_tokens * price.input + completion_tokens * price.output) / 1e6
+
+    def _reserve_budget(self, request: LLMRequest) -> float | None:
+        """Reserve the worst-case cost of `request`; None when it could break the budget.
+
+        Counting in-flight requests at their worst case (full `max_tokens`) makes
+        `budget_usd` a hard cap even with many requests in flight. Once it says no,
+        it stays no, so a stage stops cleanly instead of trickling small requests.
+        """
+        budget = self.config.budget_usd
+        if budget is None:
+            return 0.0
+        worst = self._cost(estimate_tokens(request) - request.sampling.max_tokens,
+                           request.sampling.max_tokens)  # fmt: skip
+        if self.budget_exhausted or self.stats.cost_usd + self._reserved_usd + worst > budget:
+            if not self.budget_exhausted:
+                log.warning("%s: budget of $%.4f reached; no new requests", self.where, budget)
+            self.budget_exhausted = True
+            return None
+        self._reserved_usd += worst
+        return worst
+
+    def _scrub(self, text: str) -> str:
+        key = self.endpoint.api_key
+        return text.replace(key, "***") if key and len(key) >= 4 else text
+
+    # -- batches ---------------------------------------------------------------------
+    def run(
+        self,
+        requests: Sequence[LLMRequest],
+        *,
+        on_result: Callable[[LLMResult], None] | None = None,
+        desc: str = "",
+        progress: bool = True,
+    ) -> list[LLMResult]:
+        """Answer every request; results come back in input order.
+
+        `on_result` is called once per result as it completes (completion order), on
+        the thread running the loop; an exception it raises aborts the batch (every
+        answer so far is already in the cache). Failed items come back with `failure`
+        set; the only exception `run()` raises itself is `EndpointUnreachable`.
+        """
+        batch = _Batch(self, list(requests), on_result)
+        coro = self._run_batch(batch, desc or self.role or "llm", progress)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        # Called from async code (e.g. a notebook): run our loop on a worker thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+
+    async def _run_batch(self, batch: _Batch, desc: str, progress: bool) -> list[LLMResult]:
+        self._progress = Progress(len(batch.requests), desc, enabled=progress)
+        self._progress.postfix(self.stats, self._postfix)
+        workers = [asyncio.create_task(batch.worker()) for _ in range(self.config.max_concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._progress.close()
+            self._progress = None
+            await self.aclose()
+        return batch.ordered()
+
+    def _on_batch_result(self, result: LLMResult) -> None:
+        if self._progress is not None:
+            self._progress.advance(self.stats, self._postfix)
+
+    async def aclose(self) -> None:
+        """Close the HTTP pool of the current loop (run() does this itself)."""
+        state, self._state = self._state, None
+        if state is not None:
+            await state.sdk.close()
+
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        if self._state is None or self._state.loop is not loop:
+            self._state = _LoopState(self.endpoint, self.config)
+        return self._state
+
+
+class _Batch:
+    """One run(): a queue of (index, request), workers that drain it, results by index."""
+
+    def __init__(
+        self,
+        client: LLMClient,
+        requests: list[LLMRequest],
+        on_result: Callable[[LLMResult], None] | None,
+    ) -> None:
+        self.client = client
+        self.requests = requests
+        self.on_result = on_result
+        self.results: list[LLMResult | None] = [None] * len(requests)
+        self._next = iter(enumerate(requests))
+        self._connect_failures = 0
+
+    async def worker(self) -> None:
+        # Pulling from one shared iterator issues requests in input order, which keeps
+        # a resumed run's cache hits contiguous and the progress ETA honest.
+        for index, request in self._next:
+            result = await self.client.acomplete(request)
+            self.results[index] = result
+            self._check_reachable(result)
+            self.client._on_batch_result(result)
+            if self.on_result is not None:
+                self.on_result(result)
+
+    def _check_reachable(self, result: LLMResult) -> None:
+        if result.cached:
+            return
+        if result.failure != "connection":
+            self._connect_failures = 0
+            return
+        self._connect_failures += 1
+        if self._connect_failures >= UNREACHABLE_AFTER:
+            which = "the last" if self.client._ever_answered else "the first"
+            raise EndpointUnreachable(
+                f"LLM endpoint {self.client.where} is unreachable: {which} "
+                f"{self._connect_failures} requests all failed to connect after "
+                f"{self.client.config.max_retries} retries each (last error: {result.error}). "
+                "Is the server running and the URL right?"
+            )
+
+    def ordered(self) -> list[LLMResult]:
+        missing = [i for i, r in enumerate(self.results) if r is None]
+        if missing:
+            raise RuntimeError(f"internal error: no result for items {missing[:5]}")
+        return [r for r in self.results if r is not None]
+
+
+def _cache_value(result: LLMResult) -> dict[str, Any]:
+    """What a cache row holds: the answer and its token counts, nothing about the key."""
+    return {
+        "text": result.text,
+        "finish_reason": result.finish_reason,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "model": result.model,
+    }

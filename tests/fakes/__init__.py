@@ -1,0 +1,1 @@
+"""Test doubles usable by every test area and by the benchmarks."""
