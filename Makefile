@@ -23,7 +23,7 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test test-fast smoke repro lint format bench ui clean-cache
+.PHONY: help setup lock test test-fast smoke repro lint format bench ui profile gate-fixtures
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -53,6 +53,15 @@ test-fast: ## unit tests only (no real server, no DAG)
 
 smoke: ## run the whole DAG on the smoke profile in a scratch copy
 	$(PY) -m medinstruct_core.profiles smoke-run
+
+profile: ## switch params.yaml to a profile: make profile P=paper (default|smoke|paper)
+	$(PY) -m medinstruct_core.profiles use $(P)
+
+gate-fixtures: ## the GX gate on the committed fixtures: good must pass, each bad must fail
+	$(PY) pipelines/validate.py --no-mlflow --input tests/fixtures/gate/good.jsonl
+	@for f in tests/fixtures/gate/bad_*.jsonl; do \
+		if $(PY) pipelines/validate.py --no-mlflow --input $$f >/dev/null 2>&1; then \
+			echo "gate did NOT block $$f"; exit 1; else echo "gate blocked $$f"; fi; done
 
 repro: ## dvc repro on the current params.yaml
 	dvc repro

@@ -12,7 +12,17 @@ import sys
 
 from medinstruct_core.llm.server import EmbeddedServerError, packaged_gguf
 
-MODULES = ("torch", "transformers", "trl", "peft", "mlflow", "great_expectations", "dvc", "llama_cpp", "openai")
+MODULES = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "mlflow",
+    "great_expectations",
+    "dvc",
+    "llama_cpp",
+    "openai",
+)
 
 
 def main() -> int:

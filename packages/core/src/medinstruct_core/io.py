@@ -25,7 +25,9 @@ class DataError(ValueError):
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | Path, mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
     """Open a temporary sibling of `path`; rename it over `path` only on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,8 @@ def write_jsonl(path: str | Path, rows: Iterable[BaseModel | dict[str, Any]]) ->
 
 def format_validation_error(path: str | Path, where: str, err: ValidationError) -> str:
     problems = "; ".join(
-        f"field '{'.'.join(str(p) for p in e['loc']) or '<record>'}': {e['msg']}" for e in err.errors()
+        f"field '{'.'.join(str(p) for p in e['loc']) or '<record>'}': {e['msg']}"
+        for e in err.errors()
     )
     return f"{path}: {where}: {problems}"
 
@@ -84,7 +87,9 @@ def iter_jsonl_dicts(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}: line {lineno}: invalid JSON ({exc.msg})") from exc
             if not isinstance(obj, dict):
-                raise DataError(f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
+                raise DataError(
+                    f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
             yield lineno, obj
 
 

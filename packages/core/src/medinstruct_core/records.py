@@ -14,7 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 NOINPUT = "<noinput>"
 # Spellings of "no input" seen in Self-Instruct/AlpaCare data; all mean empty.
 NOINPUT_VARIANTS = frozenset(
-    {"<noinput>", "<no input>", "noinput", "no input", "<none>", "none", "n/a", "<empty>", "null", "-"}
+    {
+        "<noinput>",
+        "<no input>",
+        "noinput",
+        "no input",
+        "<none>",
+        "none",
+        "n/a",
+        "<empty>",
+        "null",
+        "-",
+    }
 )
 
 
@@ -69,7 +80,9 @@ class GeneratedTask(Task):
     request_id: str = ""
 
 
-FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "function_call", "error", "unknown"]
+FinishReason = Literal[
+    "stop", "length", "content_filter", "tool_calls", "function_call", "error", "unknown"
+]
 
 
 class Example(Task):

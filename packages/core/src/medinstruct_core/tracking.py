@@ -34,7 +34,7 @@ def tracking_uri(root: Path) -> str:
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """Nested config -> {"a.b.c": value} for MLflow params."""
     if isinstance(obj, BaseModel):
-        obj = obj.model_dump(mode="json")
+        obj = obj.model_dump(mode="json", by_alias=True)
     if isinstance(obj, Mapping):
         flat: dict[str, Any] = {}
         for key, value in obj.items():
@@ -55,7 +55,9 @@ def _experiment_id(mlflow: Any, root: Path) -> str:
 
 def _parent_run_id(mlflow: Any, experiment_id: str, group: str, commit: str) -> str:
     query = f"tags.`{TAG}.repro_id` = '{group}' and tags.`{TAG}.kind` = 'repro'"
-    found = mlflow.search_runs([experiment_id], filter_string=query, max_results=1, output_format="list")
+    found = mlflow.search_runs(
+        [experiment_id], filter_string=query, max_results=1, output_format="list"
+    )
     if found:
         return str(found[0].info.run_id)
     client = mlflow.MlflowClient()
@@ -154,7 +156,9 @@ def stage_run(
         if config is not None:
             handle.log_params(config)
             handle.log_dict(
-                config.model_dump(mode="json") if isinstance(config, BaseModel) else dict(config),
+                config.model_dump(mode="json", by_alias=True)
+                if isinstance(config, BaseModel)
+                else dict(config),
                 "config.json",
             )
         yield handle

@@ -66,7 +66,11 @@ def open_role(
         if wants_embedded(role, env):
             with embedded_server(llm.embedded) as url:
                 endpoint = Endpoint(
-                    url, llm.embedded.alias, "embedded", _response_mode(role, url, True), "EMPTY",
+                    url,
+                    llm.embedded.alias,
+                    "embedded",
+                    _response_mode(role, url, True),
+                    "EMPTY",
                     cache_id=f"embedded/{resolve_gguf(llm.embedded).name}",
                 )
                 yield LLMClient(endpoint, llm.client, cache=cache, role=role_name)

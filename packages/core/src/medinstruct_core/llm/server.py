@@ -67,7 +67,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, log_p
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
-            raise EmbeddedServerError(f"llama.cpp server exited with code {proc.returncode}:\n{tail}")
+            raise EmbeddedServerError(
+                f"llama.cpp server exited with code {proc.returncode}:\n{tail}"
+            )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/models", timeout=2.0).status_code == 200:
                 return
@@ -104,7 +106,9 @@ def embedded_server(cfg: EmbeddedConfig) -> Iterator[str]:
         log_path = Path(log.name)
     url = f"http://127.0.0.1:{port}/v1"
     with log_path.open("wb") as log_handle:
-        proc = subprocess.Popen(cmd, stdout=log_handle, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log_handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             _wait_ready(proc, url, cfg.startup_timeout_s, log_path)
             yield url

@@ -1,0 +1,310 @@
+"""Benchmark: fast ROUGE-L dedup vs the plain rouge_score loop Self-Instruct uses.
+
+Run with `python3 -m benchmarks.bench_dedup` (add `--help` for sizes).  The
+corpus is synthetic but shaped like MedInstruct-52k: 10-40 word medical
+instructions from composable templates, with ~15% near-duplicate paraphrases
+of earlier items or seeds injected, and a 167-item seed pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from rouge_score import rouge_scorer, tokenize
+
+from medinstruct_curate.rouge import rouge_l_dedup
+
+T = TypeVar("T")
+
+# Vocabulary tables, kept dense on purpose.
+# fmt: off
+CONDITIONS = (
+    "type 2 diabetes", "hypertension", "asthma", "chronic obstructive pulmonary disease",
+    "atrial fibrillation", "heart failure", "migraine", "epilepsy", "major depressive disorder",
+    "generalized anxiety disorder", "rheumatoid arthritis", "osteoarthritis", "gout", "psoriasis",
+    "eczema", "acne vulgaris", "hypothyroidism", "hyperthyroidism", "chronic kidney disease",
+    "urinary tract infection", "community acquired pneumonia", "tuberculosis", "hiv infection",
+    "hepatitis b", "hepatitis c", "cirrhosis", "peptic ulcer disease", "gastroesophageal reflux",
+    "crohn disease", "ulcerative colitis", "irritable bowel syndrome", "celiac disease",
+    "iron deficiency anemia", "sickle cell disease", "deep vein thrombosis", "pulmonary embolism",
+    "stroke", "parkinson disease", "multiple sclerosis", "alzheimer disease", "osteoporosis",
+    "polycystic ovary syndrome", "endometriosis", "preeclampsia", "gestational diabetes",
+    "otitis media", "bronchiolitis", "kawasaki disease", "sepsis", "anaphylaxis", "lyme disease",
+    "malaria", "dengue fever", "glaucoma", "cataract", "macular degeneration", "obstructive sleep apnea",
+    "insomnia", "schizophrenia", "bipolar disorder", "attention deficit hyperactivity disorder",
+    "autism spectrum disorder", "pancreatitis", "appendicitis", "cholecystitis", "kidney stones",
+    "benign prostatic hyperplasia", "erectile dysfunction", "lupus", "sarcoidosis", "melanoma",
+    "breast cancer", "prostate cancer", "colorectal cancer", "lung cancer", "lymphoma", "leukemia",
+)
+DRUGS = (
+    "metformin", "insulin glargine", "empagliflozin", "semaglutide", "lisinopril", "amlodipine",
+    "losartan", "hydrochlorothiazide", "metoprolol", "atorvastatin", "rosuvastatin", "warfarin",
+    "apixaban", "rivaroxaban", "aspirin", "clopidogrel", "furosemide", "spironolactone", "digoxin",
+    "amiodarone", "salbutamol", "budesonide", "montelukast", "tiotropium", "prednisone",
+    "methotrexate", "adalimumab", "allopurinol", "colchicine", "levothyroxine", "methimazole",
+    "omeprazole", "pantoprazole", "ondansetron", "loperamide", "mesalamine", "sertraline",
+    "fluoxetine", "escitalopram", "bupropion", "lithium", "quetiapine", "olanzapine",
+    "haloperidol", "levetiracetam", "valproate", "lamotrigine", "gabapentin", "sumatriptan",
+    "amoxicillin", "azithromycin", "doxycycline", "ciprofloxacin", "nitrofurantoin", "vancomycin",
+    "ceftriaxone", "isoniazid", "tenofovir", "oseltamivir", "acyclovir", "ibuprofen",
+    "acetaminophen", "morphine", "tramadol", "naloxone", "alendronate", "tamsulosin", "finasteride",
+)
+POPULATIONS = (
+    "elderly patients", "children under five", "adolescents", "pregnant women",
+    "breastfeeding mothers", "patients with renal impairment", "patients with liver failure",
+    "athletes", "night shift workers", "people living in rural areas", "nursing home residents",
+    "immunocompromised patients", "smokers", "patients after bariatric surgery", "newborns",
+    "veterans", "patients with limited health literacy", "recent immigrants", "obese adults",
+    "postmenopausal women",
+)
+SYMPTOMS = (
+    "chest pain", "shortness of breath", "persistent cough", "fever", "fatigue", "headache",
+    "dizziness", "palpitations", "abdominal pain", "nausea", "vomiting", "diarrhea",
+    "constipation", "joint pain", "back pain", "rash", "itching", "weight loss", "night sweats",
+    "blurred vision", "numbness in the feet", "swollen ankles", "blood in the urine",
+    "difficulty swallowing", "hoarseness", "memory loss", "tremor", "excessive thirst",
+)
+PROCEDURES = (
+    "knee replacement surgery", "coronary artery bypass grafting", "cesarean section",
+    "colonoscopy", "cataract surgery", "hip fracture repair", "appendectomy",
+    "kidney transplantation", "chemotherapy", "radiation therapy", "a lumbar puncture",
+    "cardiac catheterization", "tonsillectomy", "a liver biopsy",
+)
+OPENERS = (
+    "", "", "", "As a primary care physician,", "For a third year medical student,",
+    "In plain language,", "Briefly,", "Using current clinical guidelines,", "As a nurse educator,",
+    "For a patient handout,", "From a pharmacology perspective,", "In the emergency department,",
+    "For a community health worker,", "Step by step,", "As a clinical pharmacist,",
+)
+VERBS = (
+    "explain", "describe", "summarize", "list", "outline", "discuss", "identify", "evaluate",
+    "clarify", "review", "detail", "present", "break down", "walk me through", "tell me",
+)
+OBJECTS = (
+    "the pathophysiology of {cond}", "first line treatment options for {cond}",
+    "common side effects of {drug}", "the mechanism of action of {drug}",
+    "the key differences between {cond} and {cond2}", "how {drug} interacts with {drug2}",
+    "the diagnostic criteria for {cond}", "the recommended dosing of {drug}",
+    "red flag symptoms of {cond}", "lifestyle changes that help control {cond}",
+    "why {drug} is contraindicated in {cond}", "how to monitor a patient taking {drug}",
+    "the typical course of {cond}", "screening recommendations for {cond}",
+    "possible causes of {symptom} and {symptom2}", "how to counsel someone starting {drug}",
+    "complications to watch for after {procedure}", "how to prepare for {procedure}",
+    "the role of {drug} in managing {cond}", "vaccination advice related to {cond}",
+    "dietary recommendations for {cond}", "when to refer a patient with {symptom} to a specialist",
+    "the prognosis of {cond}", "risk factors for developing {cond}",
+)
+CONTEXTS = (
+    "", "", "in {pop}", "for a patient with {cond2}", "for someone who reports {symptom}",
+    "after {procedure}", "in a clinic with limited resources", "when {drug2} is already prescribed",
+    "in {pop} who also have {cond2}", "during a telehealth visit", "at the first follow up visit",
+)
+CONSTRAINTS = (
+    "", "", "", "Keep the answer under 100 words.", "Use bullet points.",
+    "Mention when to seek emergency care.", "Avoid medical jargon.",
+    "Cite the relevant guideline if possible.", "Include one practical tip for the patient.",
+    "Give the answer as a short table in text form.", "End with a one sentence summary.",
+    "Focus on evidence from randomized trials.",
+)
+CASES = (
+    "", "", "", "", "", "", "", "", "The patient is a {age} year old {sex} with {cond2} who takes {drug2}.",
+    "A {age} year old {sex} presents with {symptom} for three days.",
+    "My {relative} was just diagnosed and is worried about {symptom}.",
+)
+SYNONYMS = {
+    "explain": "describe", "describe": "explain", "list": "name", "summarize": "recap",
+    "common": "frequent", "patients": "individuals", "patient": "person", "treatment": "therapy",
+    "symptoms": "signs", "recommended": "suggested", "key": "main", "help": "assist",
+    "monitor": "follow", "typical": "usual", "possible": "potential", "causes": "reasons",
+    "elderly": "older", "children": "kids", "risk": "danger", "diagnosed": "told",
+}
+FILLERS = ("please", "briefly", "clearly", "kindly", "now", "simply", "carefully")
+# fmt: on
+
+
+# fmt: off
+QUESTIONS = (
+    "What are the {aspect} of {cond} {ctx}?", "How should {drug} be {action} {ctx}?",
+    "Why do {pop} with {cond} often develop {symptom}?", "Which tests confirm {cond} {ctx}?",
+    "Is it safe to combine {drug} and {drug2} {ctx}?", "How does {cond} differ from {cond2} in {pop}?",
+    "What should I do if I miss a dose of {drug}?", "Can {symptom} be an early sign of {cond}?",
+    "When is {procedure} indicated for {cond}?", "How long does recovery from {procedure} take {ctx}?",
+)
+ASPECTS = (
+    "early warning signs", "long term complications", "most common causes", "treatment goals",
+    "first steps in management", "main risk factors", "typical lab findings", "nursing priorities",
+)
+ACTIONS = ("started", "stopped", "dosed", "monitored", "tapered", "adjusted", "taken")
+FOCUS = (
+    "with emphasis on {terms}", "consider {terms}", "especially regarding {terms}",
+    "relate it to {terms}", "mention {terms}", "in light of {terms}", "cover {terms}",
+)
+# fmt: on
+# Every content word above: clauses drawn from it make two texts share little but
+# function words, as real generated instructions do.
+TERMS = tuple(
+    sorted(
+        {
+            w
+            for group in (CONDITIONS, DRUGS, SYMPTOMS, PROCEDURES, POPULATIONS, ASPECTS)
+            for phrase in group
+            for w in phrase.split()
+            if len(w) > 3
+        }
+    )
+)
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    return template.format(
+        cond=rng.choice(CONDITIONS),
+        cond2=rng.choice(CONDITIONS),
+        drug=rng.choice(DRUGS),
+        drug2=rng.choice(DRUGS),
+        pop=rng.choice(POPULATIONS),
+        symptom=rng.choice(SYMPTOMS),
+        symptom2=rng.choice(SYMPTOMS),
+        procedure=rng.choice(PROCEDURES),
+        age=rng.randint(2, 95),
+        sex=rng.choice(("man", "woman", "boy", "girl")),
+        relative=rng.choice(("mother", "father", "husband", "wife", "son", "daughter")),
+        aspect=rng.choice(ASPECTS),
+        action=rng.choice(ACTIONS),
+        ctx=_fill(rng.choice(CONTEXTS), rng) if "{ctx}" in template else "",
+        terms=" ".join(rng.sample(TERMS, rng.randint(3, 6))),
+    )
+
+
+def _imperative(rng: random.Random) -> list[str]:
+    context = _fill(rng.choice(CONTEXTS), rng)
+    return [
+        rng.choice(OPENERS),
+        rng.choice(VERBS),
+        _fill(rng.choice(OBJECTS), rng) + (" " + context if context else "") + ".",
+    ]
+
+
+def _sentence_case(part: str) -> str:
+    return part[:1].upper() + part[1:]
+
+
+def make_instruction(rng: random.Random) -> str:
+    """One fresh instruction of 10-40 words from randomly composed parts."""
+    while True:
+        body = [_fill(rng.choice(QUESTIONS), rng)] if rng.random() < 0.4 else _imperative(rng)
+        focus = _fill(rng.choice(FOCUS), rng) if rng.random() < 0.95 else ""
+        focus = focus[0].upper() + focus[1:] + "." if focus else ""
+        constraint = rng.choice(CONSTRAINTS) if rng.random() < 0.4 else ""
+        parts = [_fill(rng.choice(CASES), rng), *body, focus, constraint]
+        text = " ".join(_sentence_case(" ".join(p.split())) for p in parts if p)
+        text = text.replace(" ?", "?")
+        text = text.replace(" .", ".")
+        if 10 <= len(text.split()) <= 40:
+            return text
+
+
+def paraphrase(text: str, rng: random.Random) -> str:
+    """A near-duplicate: synonym swaps, a dropped or inserted word, maybe a new constraint."""
+    words = text.split()
+    for _ in range(rng.randint(1, 3)):
+        op = rng.random()
+        pos = rng.randrange(len(words))
+        if op < 0.5:
+            words[pos] = SYNONYMS.get(words[pos].lower(), words[pos])
+        elif op < 0.75 and len(words) > 10:
+            del words[pos]
+        else:
+            words.insert(pos, rng.choice(FILLERS))
+    if rng.random() < 0.3 and len(words) < 32:
+        words.extend(rng.choice(CONSTRAINTS[3:]).split())
+    return " ".join(words)
+
+
+def make_corpus(
+    n: int, n_pool: int = 167, seed: int = 0, dup_share: float = 0.15
+) -> tuple[list[str], list[str]]:
+    """Deterministic (candidates, pool); ~dup_share of candidates paraphrase earlier texts."""
+    rng = random.Random(seed)
+    pool = [make_instruction(rng) for _ in range(n_pool)]
+    candidates: list[str] = []
+    for _ in range(n):
+        if candidates and rng.random() < dup_share:
+            source = pool if rng.random() < 0.1 else candidates
+            candidates.append(paraphrase(rng.choice(source), rng))
+        else:
+            candidates.append(make_instruction(rng))
+    return candidates, pool
+
+
+def reference_rouge_l_dedup(
+    candidates: Sequence[str], pool: Sequence[str] = (), threshold: float = 0.7
+) -> list[int]:
+    """The Alpaca loop, verbatim in spirit: rouge_score LCS of each new text vs all kept texts."""
+    kept_tokens = [tokenize.tokenize(text, None) for text in pool]
+    kept: list[int] = []
+    for i, text in enumerate(candidates):
+        tokens = tokenize.tokenize(text, None)
+        scores = [rouge_scorer._score_lcs(tokens, other).fmeasure for other in kept_tokens]
+        if scores and max(scores) > threshold:
+            continue
+        kept.append(i)
+        kept_tokens.append(tokens)
+    return kept
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(fn: Callable[..., T], *args: object) -> tuple[T, float, float]:
+    """Result, wall seconds and CPU seconds: CPU time is the fair number on a shared box."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_full(n: int, seed: int) -> None:
+    candidates, pool = make_corpus(n, seed=seed)
+    rss_before = _peak_rss_mib()
+    kept, wall, cpu = _timed(rouge_l_dedup, candidates, pool)
+    print(
+        f"full: items={len(candidates)} pool={len(pool)} kept={len(kept)} "
+        f"({len(kept) / len(candidates):.1%}) seconds_wall={wall:.2f} seconds_cpu={cpu:.2f} "
+        f"peak_rss_mib={_peak_rss_mib():.0f} (before dedup: {rss_before:.0f})",
+        flush=True,
+    )
+
+
+def run_side_by_side(n: int, seed: int) -> None:
+    candidates, pool = make_corpus(n, seed=seed)
+    ours, wall_ours, cpu_ours = _timed(rouge_l_dedup, candidates, pool)
+    ref, wall_ref, cpu_ref = _timed(reference_rouge_l_dedup, candidates, pool)
+    print(
+        f"side-by-side: items={n} pool={len(pool)} kept_ours={len(ours)} kept_ref={len(ref)} "
+        f"seconds_ours={wall_ours:.3f} (cpu {cpu_ours:.3f}) "
+        f"seconds_ref={wall_ref:.2f} (cpu {cpu_ref:.2f}) "
+        f"speedup={wall_ref / max(wall_ours, 1e-9):.0f}x (cpu {cpu_ref / max(cpu_ours, 1e-9):.0f}x) "
+        f"identical={ours == ref} peak_rss_mib={_peak_rss_mib():.0f}",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=52_000, help="candidates in the full run")
+    parser.add_argument("--reference-items", type=int, default=1_500, help="side-by-side size")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(list(argv) if argv is not None else [])
+    run_full(args.items, args.seed)
+    run_side_by_side(args.reference_items, args.seed)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,240 @@
+"""Rule filters for generated examples (Self-Instruct/Alpaca heuristics, medical flavour).
+
+Each rule returns a stable reason code so the curate stage can count every
+reject by cause; nothing is dropped silently.  Rules run cheapest and most
+certain first, so an example is always charged to the most basic defect.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import Field
+
+from medinstruct_core.params import Config
+from medinstruct_core.records import Example, normalize_input
+from medinstruct_curate.rouge import rouge_l_fmeasure
+
+__all__ = [
+    "ALL_RULE_REASONS",
+    "REASON_BAD_START",
+    "REASON_BLACKLISTED",
+    "REASON_EMPTY_OUTPUT",
+    "REASON_INPUT_REPEATS_INSTRUCTION",
+    "REASON_REFUSAL",
+    "REASON_TOO_LONG",
+    "REASON_TOO_SHORT",
+    "REASON_TRUNCATED",
+    "FilterConfig",
+    "RuleHit",
+    "apply_rules",
+    "check_rules",
+]
+
+REASON_TRUNCATED = "truncated"
+REASON_EMPTY_OUTPUT = "empty_output"
+REASON_TOO_SHORT = "too_short"
+REASON_TOO_LONG = "too_long"
+REASON_BAD_START = "bad_start"
+REASON_BLACKLISTED = "blacklisted"
+REASON_INPUT_REPEATS_INSTRUCTION = "input_repeats_instruction"
+REASON_REFUSAL = "refusal"
+
+# In the order check_rules applies them.
+ALL_RULE_REASONS = (
+    REASON_TRUNCATED,
+    REASON_EMPTY_OUTPUT,
+    REASON_TOO_SHORT,
+    REASON_TOO_LONG,
+    REASON_BAD_START,
+    REASON_BLACKLISTED,
+    REASON_INPUT_REPEATS_INSTRUCTION,
+    REASON_REFUSAL,
+)
+
+# Things a text-only model cannot see, produce or do (Alpaca's list plus a few).
+DEFAULT_BLACKLIST = (
+    "image",
+    "images",
+    "picture",
+    "pictures",
+    "photo",
+    "photos",
+    "photograph",
+    "graph",
+    "graphs",
+    "chart",
+    "diagram",
+    "flowchart",
+    "draw",
+    "drawing",
+    "plot",
+    "video",
+    "videos",
+    "audio",
+    "music",
+    "sound recording",
+    "file",
+    "files",
+    "attachment",
+    "attached",
+    "map",
+    "maps",
+    "go to",
+    "website",
+    "click",
+    "download",
+    "upload",
+)
+
+# Lowercased, apostrophes normalised to ASCII, whitespace collapsed.
+DEFAULT_REFUSALS = (
+    "as an ai language model",
+    "as an ai model",
+    "as a language model",
+    "as an ai assistant",
+    "i am an ai",
+    "i'm an ai",
+    "i cannot provide medical advice",
+    "i can't provide medical advice",
+    "i am not able to provide medical advice",
+    "i'm not able to provide medical advice",
+    "i am unable to provide medical advice",
+    "i'm unable to provide medical advice",
+    "i'm sorry, but i can't",
+    "i'm sorry, but i cannot",
+    "i am sorry, but i cannot",
+    "i am sorry, but i can't",
+    "i'm sorry, i can't",
+    "i'm sorry, i cannot",
+    "i cannot fulfill this request",
+    "i can't assist with that",
+    "i cannot assist with that",
+)
+
+
+class FilterConfig(Config):
+    """Thresholds and word lists for the rule filters (params.yaml: curate.filters)."""
+
+    min_instruction_words: int = Field(default=3, ge=0)
+    """Instructions with fewer whitespace-separated words are rejected (3 words pass)."""
+    max_instruction_words: int = Field(default=150, ge=1)
+    blacklist: list[str] = Field(default_factory=lambda: list(DEFAULT_BLACKLIST))
+    """Words/phrases matched case-insensitively on word boundaries in the instruction."""
+    refusal_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSALS))
+    """Substrings (case-insensitive) that mark an output as a refusal or AI disclaimer."""
+    input_repeat_rouge: float = Field(default=0.9, ge=0.0, le=1.0)
+    """An input whose ROUGE-L F with the instruction exceeds this merely repeats it."""
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """A failed rule: the reason code and a human-readable detail."""
+
+    reason: str
+    detail: str = ""
+
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_SPACES = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _normalize_phrase(text: str) -> str:
+    """Lowercase, ASCII apostrophes, single spaces: the form refusal patterns are written in."""
+    return _SPACES.sub(" ", text.translate(_APOSTROPHES).lower()).strip()
+
+
+@lru_cache(maxsize=8)
+def _blacklist_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation over the phrases; inner spaces match any whitespace run.
+
+    Memoised on the word tuple: the same config is applied to every example.
+    """
+    parts = [r"\s+".join(map(re.escape, w.split())) for w in words if w.strip()]
+    if not parts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+
+
+def _check_truncated(example: Example) -> RuleHit | None:
+    if example.truncated or example.finish_reason == "length":
+        return RuleHit(REASON_TRUNCATED, f"finish_reason={example.finish_reason}")
+    return None
+
+
+def _check_empty_output(example: Example) -> RuleHit | None:
+    return RuleHit(REASON_EMPTY_OUTPUT) if not example.output.strip() else None
+
+
+def _check_length(example: Example, cfg: FilterConfig) -> RuleHit | None:
+    n_words = len(example.instruction.split())
+    if n_words < cfg.min_instruction_words:
+        return RuleHit(REASON_TOO_SHORT, f"{n_words} words < {cfg.min_instruction_words}")
+    if n_words > cfg.max_instruction_words:
+        return RuleHit(REASON_TOO_LONG, f"{n_words} words > {cfg.max_instruction_words}")
+    return None
+
+
+def _check_start(example: Example) -> RuleHit | None:
+    """Self-Instruct drops instructions opening with punctuation or a non-ASCII character."""
+    first = example.instruction[:1]
+    if first and (first in string.punctuation or not first.isascii()):
+        return RuleHit(REASON_BAD_START, f"starts with {first!r}")
+    return None
+
+
+def _check_blacklist(example: Example, pattern: re.Pattern[str] | None) -> RuleHit | None:
+    match = pattern.search(example.instruction) if pattern else None
+    return RuleHit(REASON_BLACKLISTED, f"mentions {match.group(0).lower()!r}") if match else None
+
+
+def _comparable(text: str) -> str:
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+def _check_input_repeat(example: Example, cfg: FilterConfig) -> RuleHit | None:
+    """An input that restates the instruction adds no context and usually signals a broken generation."""
+    model_input = normalize_input(example.input)
+    if not model_input:
+        return None
+    if _comparable(model_input) == _comparable(example.instruction):
+        return RuleHit(REASON_INPUT_REPEATS_INSTRUCTION, "input equals instruction")
+    score = rouge_l_fmeasure(model_input, example.instruction)
+    if score > cfg.input_repeat_rouge:
+        return RuleHit(REASON_INPUT_REPEATS_INSTRUCTION, f"rougeL(input, instruction)={score:.3f}")
+    return None
+
+
+@lru_cache(maxsize=8)
+def _refusal_phrases(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p for p in map(_normalize_phrase, patterns) if p)
+
+
+def _check_refusal(example: Example, patterns: tuple[str, ...]) -> RuleHit | None:
+    output = _normalize_phrase(example.output)
+    hit = next((p for p in patterns if p in output), None)
+    return RuleHit(REASON_REFUSAL, f"output contains {hit!r}") if hit else None
+
+
+def check_rules(example: Example, cfg: FilterConfig) -> RuleHit | None:
+    """The first rule `example` fails, with a detail, or None when it passes all."""
+    checks = (
+        lambda: _check_truncated(example),
+        lambda: _check_empty_output(example),
+        lambda: _check_length(example, cfg),
+        lambda: _check_start(example),
+        lambda: _check_blacklist(example, _blacklist_regex(tuple(cfg.blacklist))),
+        lambda: _check_input_repeat(example, cfg),
+        lambda: _check_refusal(example, _refusal_phrases(tuple(cfg.refusal_patterns))),
+    )
+    return next((hit for check in checks if (hit := check()) is not None), None)
+
+
+def apply_rules(example: Example, cfg: FilterConfig) -> str | None:
+    """The reason code of the first failed rule, or None when the example passes."""
+    hit = check_rules(example, cfg)
+    return hit.reason if hit else None

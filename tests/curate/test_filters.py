@@ -1,0 +1,241 @@
+"""Each rule filter on its own, then the curate step on a small fixture with exact counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from medinstruct_core.params import ParamsError, parse_section
+from medinstruct_core.records import Example, Usage
+from medinstruct_curate.curate import REASON_DUPLICATE, CurateConfig, curate
+from medinstruct_curate.filters import (
+    ALL_RULE_REASONS,
+    REASON_BAD_START,
+    REASON_BLACKLISTED,
+    REASON_EMPTY_OUTPUT,
+    REASON_INPUT_REPEATS_INSTRUCTION,
+    REASON_REFUSAL,
+    REASON_TOO_LONG,
+    REASON_TOO_SHORT,
+    REASON_TRUNCATED,
+    FilterConfig,
+    apply_rules,
+    check_rules,
+)
+
+GOOD_INSTRUCTION = "Explain how metformin lowers blood glucose in type 2 diabetes."
+GOOD_OUTPUT = (
+    "Metformin mainly reduces hepatic glucose production and improves insulin sensitivity."
+)
+
+
+def make_example(id: str = "ex-0", **fields: Any) -> Example:
+    values: dict[str, Any] = {
+        "type": "explanation",
+        "topic": "endocrinology",
+        "view": "patient",
+        "difficulty": 2,
+        "instruction": GOOD_INSTRUCTION,
+        "output": GOOD_OUTPUT,
+    }
+    values.update(fields)
+    return Example(id=id, **values)
+
+
+CFG = FilterConfig()
+
+
+def test_good_example_passes_every_rule() -> None:
+    assert apply_rules(make_example(), CFG) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"truncated": True}, REASON_TRUNCATED),
+        ({"finish_reason": "length"}, REASON_TRUNCATED),
+        ({"output": "   "}, REASON_EMPTY_OUTPUT),
+        ({"output": ""}, REASON_EMPTY_OUTPUT),
+        ({"instruction": "Define hypertension."}, REASON_TOO_SHORT),
+        ({"instruction": " ".join(["word"] * 151)}, REASON_TOO_LONG),
+        ({"instruction": '"Explain the causes of anemia in children."'}, REASON_BAD_START),
+        ({"instruction": "- Explain the causes of anemia in children."}, REASON_BAD_START),
+        ({"instruction": "¿Qué causa la anemia en los niños pequeños?"}, REASON_BAD_START),
+        (
+            {"instruction": "Describe the lesion in the attached image of the skin."},
+            REASON_BLACKLISTED,
+        ),
+        ({"instruction": "Draw a diagram of the cardiac conduction system."}, REASON_BLACKLISTED),
+        (
+            {"instruction": "Go   to the hospital website and list the clinic hours."},
+            REASON_BLACKLISTED,
+        ),
+        (
+            {"instruction": "Summarize the PHOTO findings for the referring doctor."},
+            REASON_BLACKLISTED,
+        ),
+        (
+            {
+                "instruction": "Summarize this discharge note.",
+                "input": "summarize this discharge note",
+            },
+            REASON_INPUT_REPEATS_INSTRUCTION,
+        ),
+        (
+            {
+                "instruction": "List three common side effects of lisinopril in adults.",
+                "input": "List three common side effects of lisinopril in older adults",
+            },
+            REASON_INPUT_REPEATS_INSTRUCTION,
+        ),
+        ({"output": "As an AI language model, I cannot examine you."}, REASON_REFUSAL),
+        ({"output": "I’m sorry, but I can’t   help with that."}, REASON_REFUSAL),
+        ({"output": "I cannot provide medical advice. Please see a doctor."}, REASON_REFUSAL),
+    ],
+)
+def test_each_rule_rejects_with_its_reason(fields: dict[str, Any], reason: str) -> None:
+    assert apply_rules(make_example(**fields), CFG) == reason
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"instruction": "Define essential hypertension briefly."},  # exactly 3 words: allowed
+        {"instruction": " ".join(["word"] * 150)},
+        {"instruction": "3 causes of microcytic anemia, explained for a nurse."},
+        {
+            "instruction": "Explain why imaging is ordered after a head injury."
+        },  # 'imaging' != 'image'
+        {"instruction": "Describe the mapping of dermatomes in the lower limb."},
+        {"instruction": "Summarize this discharge note.", "input": "<noinput>"},
+        {"instruction": "Summarize this discharge note.", "input": "Patient admitted with CAP."},
+        {"output": "I'm sorry to hear about your symptoms; rest and fluids usually help."},
+        {"finish_reason": "stop", "truncated": False},
+    ],
+)
+def test_near_misses_pass(fields: dict[str, Any]) -> None:
+    assert apply_rules(make_example(**fields), CFG) is None
+
+
+def test_first_failing_rule_wins_and_detail_names_the_cause() -> None:
+    example = make_example(instruction="Plot it.", output="", truncated=True)
+    assert check_rules(example, CFG).reason == REASON_TRUNCATED  # type: ignore[union-attr]
+    hit = check_rules(make_example(instruction="Describe this chest X-ray image now."), CFG)
+    assert hit is not None
+    assert (hit.reason, hit.detail) == (REASON_BLACKLISTED, "mentions 'image'")
+
+
+def test_config_changes_the_rules() -> None:
+    cfg = FilterConfig(min_instruction_words=1, max_instruction_words=5, blacklist=["metformin"])
+    assert apply_rules(make_example(instruction="Define hypertension."), cfg) is None
+    assert apply_rules(make_example(instruction="Explain metformin."), cfg) == REASON_BLACKLISTED
+    assert apply_rules(make_example(), cfg) == REASON_TOO_LONG
+    no_refusals = FilterConfig(refusal_patterns=[])
+    assert apply_rules(make_example(output="As an AI language model, no."), no_refusals) is None
+
+
+def test_filter_config_rejects_unknown_keys() -> None:
+    with pytest.raises(ParamsError, match="blacklistt"):
+        parse_section({"blacklistt": []}, FilterConfig, where="params.yaml: curate.filters")
+
+
+def test_rule_counts_on_a_mixed_batch() -> None:
+    batch = [
+        make_example(id="ok1"),
+        make_example(id="t1", finish_reason="length"),
+        make_example(id="t2", truncated=True),
+        make_example(id="e1", output=""),
+        make_example(id="s1", instruction="Hi there"),
+        make_example(id="b1", instruction="Click the link and read the leaflet."),
+        make_example(id="r1", output="As an AI language model I can't diagnose."),
+        make_example(id="ok2", instruction="Outline first aid for a minor burn at home."),
+    ]
+    reasons = Counter(apply_rules(ex, CFG) for ex in batch)
+    assert reasons == Counter(
+        {None: 2, REASON_TRUNCATED: 2, REASON_EMPTY_OUTPUT: 1, REASON_TOO_SHORT: 1,
+         REASON_BLACKLISTED: 1, REASON_REFUSAL: 1}
+    )  # fmt: skip
+
+
+# --- curate -----------------------------------------------------------------
+
+SEEDS = [
+    "List the common symptoms of iron deficiency anemia in adults.",
+    "Explain the difference between type 1 and type 2 diabetes.",
+]
+
+
+def curate_fixture() -> list[Example]:
+    return [
+        make_example("g1", instruction="Describe first aid for a sprained ankle at home."),
+        make_example("d_seed", instruction="List the common symptoms of iron deficiency anemia in children."),
+        make_example("trunc", instruction="Explain how asthma inhalers work for a child.", truncated=True),
+        # Same text as the truncated one: it must survive, since filters run before dedup.
+        make_example("g2", instruction="Explain how asthma inhalers work for a child."),
+        make_example("d_g1", instruction="Describe first aid for a sprained ankle at home quickly."),
+        make_example("refuse", instruction="What causes migraines in teenagers?", output="As an AI language model, no."),
+        make_example("g3", instruction="What causes migraines in teenagers?", usage=Usage(prompt_tokens=7)),
+        make_example("short", instruction="Anemia?"),
+    ]  # fmt: skip
+
+
+def test_curate_filters_then_dedups_against_seeds_and_kept() -> None:
+    result = curate(curate_fixture(), SEEDS, CurateConfig())
+    assert [ex.id for ex in result.kept] == ["g1", "g2", "g3"]
+    rejected = {r.id: (r.reason, r.detail) for r in result.rejected}
+    assert [r.id for r in result.rejected] == ["d_seed", "trunc", "d_g1", "refuse", "short"]
+    assert rejected["d_seed"] == (REASON_DUPLICATE, "duplicate of seed[0] (rougeL=0.900)")
+    assert rejected["d_g1"] == (REASON_DUPLICATE, "duplicate of g1 (rougeL=0.947)")
+    assert rejected["trunc"][0] == REASON_TRUNCATED
+    assert rejected["refuse"][0] == REASON_REFUSAL
+    assert rejected["short"][0] == REASON_TOO_SHORT
+    assert result.kept[2].usage.prompt_tokens == 7
+
+
+def test_curate_report_counts_every_reason() -> None:
+    report = curate(curate_fixture(), SEEDS, CurateConfig()).report()
+    assert report["n_in"] == 8
+    assert report["n_kept"] == 3
+    assert report["n_rejected"] == 5
+    assert report["yield"] == pytest.approx(3 / 8)
+    assert report["by_reason"] == {
+        **dict.fromkeys(ALL_RULE_REASONS, 0),
+        REASON_TRUNCATED: 1,
+        REASON_TOO_SHORT: 1,
+        REASON_REFUSAL: 1,
+        REASON_DUPLICATE: 2,
+    }
+
+
+def test_rejected_records_keep_every_field() -> None:
+    examples = curate_fixture()
+    result = curate(examples, SEEDS, CurateConfig())
+    by_id = {ex.id: ex for ex in examples}
+    for rejected in result.rejected:
+        fields = rejected.model_dump(exclude={"reason", "detail"})
+        assert fields == by_id[rejected.id].model_dump()
+
+
+def test_curate_without_seed_dedup_and_with_a_stricter_threshold() -> None:
+    loose = curate(curate_fixture(), SEEDS, CurateConfig(dedup_against_seeds=False))
+    assert [ex.id for ex in loose.kept] == ["g1", "d_seed", "g2", "g3"]
+    strict = curate(curate_fixture(), SEEDS, CurateConfig(rouge_threshold=0.96))
+    assert [ex.id for ex in strict.kept] == ["g1", "d_seed", "g2", "d_g1", "g3"]
+
+
+def test_curate_of_nothing_reports_zero_yield() -> None:
+    report = curate([], SEEDS, CurateConfig()).report()
+    assert (report["n_in"], report["n_kept"], report["yield"]) == (0, 0, 0.0)
+
+
+def test_curate_config_nests_filter_config() -> None:
+    cfg = parse_section(
+        {"rouge_threshold": 0.6, "filters": {"min_instruction_words": 5}},
+        CurateConfig,
+        where="p: curate",
+    )
+    assert (cfg.rouge_threshold, cfg.filters.min_instruction_words) == (0.6, 5)
+    with pytest.raises(ParamsError, match=r"filters\.min_words"):
+        parse_section({"filters": {"min_words": 5}}, CurateConfig, where="p: curate")
