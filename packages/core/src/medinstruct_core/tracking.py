@@ -49,8 +49,17 @@ def _experiment_id(mlflow: Any, root: Path) -> str:
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    location = (root / "mlruns").resolve().as_uri()
-    return str(mlflow.create_experiment(name, artifact_location=location))
+    return str(mlflow.create_experiment(name, artifact_location=_artifact_location(root)))
+
+
+def _artifact_location(root: Path) -> str | None:
+    """Artifacts sit next to a sqlite store; a tracking server picks its own location."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return (root / "mlruns").resolve().as_uri()
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
+    return None
 
 
 def _parent_run_id(mlflow: Any, experiment_id: str, group: str, commit: str) -> str:

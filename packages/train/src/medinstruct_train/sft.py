@@ -1,0 +1,424 @@
+"""LoRA supervised fine-tuning with TRL's SFTTrainer on prompt-completion rows.
+
+The params section is translated into `peft.LoraConfig` and `trl.SFTConfig` by
+pure functions (`to_lora_config`, `to_sft_config`) that tests check field by
+field without loading weights. `train_sft` then runs the trainer and writes the
+student directory atomically:
+
+    out_dir/
+      config.json, model.safetensors, tokenizer...   merged model (train.merge_adapter)
+      adapter/                                       the LoRA adapter + tokenizer
+      medinstruct_train.json                         resolved config, data counts, result
+
+The same code runs under `accelerate launch` (DDP): only the main process
+writes files or calls the step sink, and every process waits for it.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from medinstruct_core.params import Config
+from medinstruct_core.records import Example
+from medinstruct_train.artifacts import atomic_dir, library_versions, read_sidecar, write_sidecar
+from medinstruct_train.base import BASE_META
+from medinstruct_train.callbacks import LossHistory, StepSink
+from medinstruct_train.loading import ADAPTER_SUBDIR, TRAIN_META, load_tokenizer, merge_adapter
+from medinstruct_train.prompting import to_prompt_completion
+
+DEFAULT_SEED = 42
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+class TrainError(RuntimeError):
+    """Training cannot start with this configuration or data."""
+
+
+class LoraParams(Config):
+    """`train.lora`: the adapter shape (AlpaCare's LoRA runs use r=8, alpha=16 on attention)."""
+
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TARGET_MODULES), min_length=1
+    )
+
+
+class TrainConfig(Config):
+    """The `train:` section of params.yaml."""
+
+    max_length: int = Field(512, ge=16)
+    num_train_epochs: float = Field(2.0, gt=0.0)
+    max_steps: int = Field(-1, description="> 0 overrides num_train_epochs")
+    learning_rate: float = Field(2.0e-4, gt=0.0)
+    per_device_train_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(2, ge=1)
+    lora: LoraParams = Field(default_factory=LoraParams)
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    logging_steps: int = Field(1, ge=1)
+    eval_fraction: float = Field(
+        0.0, ge=0.0, lt=1.0, description="held-out share for a final eval loss"
+    )
+    seed: int | None = Field(None, description="None = the top-level `seed`")
+    gradient_checkpointing: bool = False
+    bf16: bool | Literal["auto"] = "auto"
+    qlora: bool = Field(False, description="4-bit NF4 base (bitsandbytes, CUDA only)")
+    merge_adapter: bool = True
+
+
+class TrainResult(BaseModel):
+    """What one SFT run did; written into medinstruct_train.json and metrics/train.json."""
+
+    loss_history: list[dict[str, float]]
+    eval_history: list[dict[str, float]] = Field(default_factory=list)
+    final_loss: float
+    train_loss: float
+    eval_loss: float | None = None
+    runtime_s: float
+    steps: int
+    epochs: float
+    seconds_per_step: float
+    tokens: int
+    tokens_per_s: float
+    n_train: int
+    n_eval: int
+    n_dropped: int
+    n_truncated: int
+    peak_rss_mb: float
+    peak_gpu_mb: float | None = None
+    device: str
+    trainable_parameters: int
+    total_parameters: int
+
+    def summary(self) -> dict[str, float | int | str | None]:
+        """Scalar fields only: the metrics file and MLflow metrics."""
+        return self.model_dump(exclude={"loss_history", "eval_history"})
+
+
+def with_seed(cfg: TrainConfig, seed: int) -> TrainConfig:
+    """Fill `train.seed` from the top-level seed unless the section sets its own."""
+    return cfg if cfg.seed is not None else cfg.model_copy(update={"seed": seed})
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_precision(cfg: TrainConfig, use_cpu: bool) -> tuple[bool, bool]:
+    """(bf16, fp16). "auto": bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU."""
+    if cfg.bf16 != "auto":
+        return bool(cfg.bf16), False
+    if use_cpu or not cuda_available():
+        return False, False
+    import torch
+
+    bf16 = bool(torch.cuda.is_bf16_supported())
+    return bf16, not bf16
+
+
+def to_lora_config(cfg: TrainConfig) -> Any:
+    """`train.lora` -> peft.LoraConfig for a causal LM."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def checkpointing_kwargs(config_cls: Any, enabled: bool) -> dict[str, Any]:
+    """transformers 5.2x renamed gradient_checkpointing to activation_checkpointing (old name warns)."""
+    fields = getattr(config_cls, "__dataclass_fields__", {})
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
+        else "gradient_checkpointing"
+    )
+    return {name: enabled}
+
+
+def to_sft_config(cfg: TrainConfig, output_dir: str | Path, use_cpu: bool) -> Any:
+    """`train:` -> trl.SFTConfig. Checkpoints are off: train_sft saves the final model itself."""
+    from trl import SFTConfig
+
+    bf16, fp16 = resolve_precision(cfg, use_cpu)
+    seed = cfg.seed if cfg.seed is not None else DEFAULT_SEED
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_length=cfg.max_length,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float < 1 is a ratio (warmup_ratio is gone)
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.logging_steps,
+        seed=seed,
+        data_seed=seed,
+        **checkpointing_kwargs(SFTConfig, cfg.gradient_checkpointing),
+        bf16=bf16,
+        fp16=fp16,
+        use_cpu=use_cpu,
+        dataloader_pin_memory=not use_cpu,
+        completion_only_loss=True,
+        packing=False,
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="no",
+        include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,
+        disable_tqdm=True,
+    )
+
+
+def check_examples(examples: Sequence[Example]) -> None:
+    """Refuse an empty train set or an answerless example (curation should have dropped it)."""
+    if not examples:
+        raise TrainError("the train set is empty")
+    for index, example in enumerate(examples):
+        if not example.output.strip():
+            raise TrainError(f"examples[{index}] (id={example.id}): field 'output' is empty")
+
+
+def split_eval(
+    rows: list[dict[str, str]], fraction: float, seed: int
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Hold out round(fraction * n) rows (at least 1, never all) with a seeded shuffle."""
+    if fraction <= 0.0 or len(rows) < 2:
+        return rows, []
+    n_eval = min(max(1, round(fraction * len(rows))), len(rows) - 1)
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:n_eval])
+    train = [row for i, row in enumerate(rows) if i not in held]
+    return train, [row for i, row in enumerate(rows) if i in held]
+
+
+def quantization_config(cfg: TrainConfig, use_cpu: bool) -> Any:
+    """4-bit NF4 (QLoRA) when asked; it needs CUDA and bitsandbytes."""
+    if not cfg.qlora:
+        return None
+    if use_cpu:
+        raise TrainError("train.qlora: true needs a CUDA GPU (and `pip install bitsandbytes`)")
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    bf16, _ = resolve_precision(cfg, use_cpu)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16,
+    )
+
+
+def load_training_model(base_dir: Path, cfg: TrainConfig, use_cpu: bool) -> Any:
+    """The base model as saved by prepare_base_model (its dtype), or 4-bit for QLoRA."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": "auto"}
+    quant = quantization_config(cfg, use_cpu)
+    if quant is not None:
+        from accelerate import PartialState
+        from peft import prepare_model_for_kbit_training
+
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = {
+            "": PartialState().local_process_index
+        }  # one full copy per DDP rank
+        model = AutoModelForCausalLM.from_pretrained(str(base_dir), **kwargs)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.gradient_checkpointing
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(base_dir), **kwargs)
+    model.config.use_cache = False  # the KV cache is useless (and warned about) during training
+    return model
+
+
+def build_trainer(
+    cfg: TrainConfig,
+    base_dir: Path,
+    tokenizer: Any,
+    rows: tuple[list[dict[str, str]], list[dict[str, str]]],
+    scratch: Path,
+    callbacks: Sequence[Any],
+) -> Any:
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    use_cpu = not cuda_available()
+    train_rows, eval_rows = rows
+    return SFTTrainer(
+        model=load_training_model(base_dir, cfg, use_cpu),
+        args=to_sft_config(cfg, scratch, use_cpu),
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=tokenizer,
+        peft_config=to_lora_config(cfg),
+        callbacks=list(callbacks),
+    )
+
+
+def peak_memory() -> tuple[float, float | None]:
+    """(peak RSS of this process in MiB, peak CUDA memory in MiB or None)."""
+    import torch
+
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_mb = rss_kb / (1024 * 1024) if sys.platform == "darwin" else rss_kb / 1024
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return round(rss_mb, 1), None if gpu is None else round(gpu, 1)
+
+
+def count_params(model: Any) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def dataset_counts(trainer: Any, n_rows: int, max_length: int) -> tuple[int, int]:
+    """(rows TRL dropped as fully masked after truncation, rows cut at max_length)."""
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    return n_rows - len(lengths), sum(1 for n in lengths if n >= max_length)
+
+
+def collect_result(
+    trainer: Any, output: Any, history: LossHistory, counts: dict[str, int], eval_loss: float | None
+) -> TrainResult:
+    state = trainer.state
+    runtime = float(output.metrics.get("train_runtime", 0.0))
+    tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+    trainable, total = count_params(trainer.model)
+    rss, gpu = peak_memory()
+    final = history.points[-1]["loss"] if history.points else float(output.training_loss)
+    return TrainResult(
+        loss_history=history.loss_rows(),
+        eval_history=history.eval_points,
+        final_loss=final,
+        train_loss=float(output.training_loss),
+        eval_loss=eval_loss,
+        runtime_s=round(runtime, 3),
+        steps=int(state.global_step),
+        epochs=float(state.epoch or 0.0),
+        seconds_per_step=round(runtime / max(1, state.global_step), 4),
+        tokens=tokens,
+        tokens_per_s=round(tokens / runtime, 2) if runtime > 0 else 0.0,
+        peak_rss_mb=rss,
+        peak_gpu_mb=gpu,
+        device=str(trainer.args.device),
+        trainable_parameters=trainable,
+        total_parameters=total,
+        **counts,
+    )
+
+
+def base_metadata(base_dir: Path) -> dict[str, Any]:
+    """The base model's sidecar if it has one (a hand-made base dir may not)."""
+    if not (base_dir / BASE_META).is_file():
+        return {}
+    return read_sidecar(base_dir, BASE_META)
+
+
+def save_student(
+    trainer: Any, cfg: TrainConfig, base_dir: Path, out_dir: Path, meta: dict[str, Any]
+) -> None:
+    """Adapter, merged model (reloaded from the base so QLoRA merges into full precision) and sidecar."""
+    tokenizer = trainer.processing_class
+    with atomic_dir(out_dir) as staging:
+        trainer.model.save_pretrained(staging / ADAPTER_SUBDIR)
+        tokenizer.save_pretrained(staging / ADAPTER_SUBDIR)
+        if cfg.merge_adapter:
+            merged = merge_adapter(base_dir, staging / ADAPTER_SUBDIR)
+            merged.config.use_cache = True
+            merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        write_sidecar(staging, TRAIN_META, meta)
+
+
+def train_sft(
+    cfg: TrainConfig,
+    base_dir: str | Path,
+    examples: Sequence[Example],
+    out_dir: str | Path,
+    *,
+    on_log: StepSink | None = None,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
+    """Fine-tune `base_dir` with LoRA on `examples` (loss on the answers only); save to `out_dir`."""
+    check_examples(examples)
+    base_dir, out_dir = Path(base_dir), Path(out_dir)
+    seed = cfg.seed if cfg.seed is not None else DEFAULT_SEED
+    tokenizer = load_tokenizer(base_dir)
+    rows = [to_prompt_completion(example, tokenizer.eos_token) for example in examples]
+    train_rows, eval_rows = split_eval(rows, cfg.eval_fraction, seed)
+    history = LossHistory(sink=on_log)
+    scratch = out_dir.with_name(f".{out_dir.name}.trainer")
+    trainer = build_trainer(
+        cfg, base_dir, tokenizer, (train_rows, eval_rows), scratch, [history, *callbacks]
+    )
+    started = time.perf_counter()
+    output = trainer.train()
+    dropped, truncated = dataset_counts(trainer, len(train_rows), cfg.max_length)
+    counts = {
+        "n_train": len(train_rows),
+        "n_eval": len(eval_rows),
+        "n_dropped": dropped,
+        "n_truncated": truncated,
+    }
+    result = collect_result(trainer, output, history, counts, _final_eval(trainer))
+    if trainer.is_world_process_zero():
+        meta = _train_meta(cfg, base_dir, trainer, result, time.perf_counter() - started)
+        save_student(trainer, cfg, base_dir, out_dir, meta)
+        shutil.rmtree(scratch, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return result
+
+
+def _final_eval(trainer: Any) -> float | None:
+    if trainer.eval_dataset is None:
+        return None
+    return float(trainer.evaluate()["eval_loss"])
+
+
+def _train_meta(
+    cfg: TrainConfig, base_dir: Path, trainer: Any, result: TrainResult, seconds: float
+) -> dict[str, Any]:
+    """Everything needed to know how a checkpoint was made (the nanoGPT habit)."""
+    return {
+        "config": cfg.model_dump(mode="json"),
+        "base_dir": str(base_dir),
+        "base": base_metadata(base_dir),
+        "sft_config": {k: v for k, v in trainer.args.to_dict().items() if _jsonable(v)},
+        "prompt_format": "alpaca",
+        "merged": cfg.merge_adapter,
+        "result": result.summary(),
+        "loss_history": result.loss_history,
+        "seconds_total": round(seconds, 3),
+        "versions": library_versions(),
+    }
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
