@@ -36,16 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_section(args.params, "curate", CurateConfig)
     examples = read_jsonl(args.examples, Example)
     seeds = [task.instruction for task in load_seed_tasks(args.seeds)]
-    inputs = [str(p.relative_to(ROOT)) if p.is_absolute() else str(p) for p in (args.examples, args.seeds)]
+    inputs = [
+        str(p.relative_to(ROOT)) if p.is_absolute() else str(p) for p in (args.examples, args.seeds)
+    ]
     with stage_run("curate", root=ROOT, config=cfg, inputs=inputs) as run:
         result = curate(examples, seeds, cfg)
         write_jsonl(args.kept, result.kept)
         write_jsonl(args.rejected, result.rejected)
         report = result.report()
         write_json(args.metrics, report)
-        run.log_metrics({k: v for k, v in report.items() if isinstance(v, int | float)})
+        run.log_metrics(report)
         run.log_dict(report, "filter_report.json")
-        run.log_jsonl_sample([r.model_dump(mode="json") for r in result.rejected], "rejected_sample.jsonl")
+        run.log_jsonl_sample(
+            [r.model_dump(mode="json") for r in result.rejected], "rejected_sample.jsonl"
+        )
         run.record_outputs([str(args.kept), str(args.rejected)])
     print(f"curate: kept {len(result.kept)} of {len(examples)} ({report.get('yield', 0):.1%})")
     return 0

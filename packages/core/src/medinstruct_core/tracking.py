@@ -93,9 +93,9 @@ class StageRun:
         for start in range(0, len(items), 90):  # MLflow caps a batch at 100 params
             self._mlflow.log_params(dict(items[start : start + 90]))
 
-    def log_metrics(self, metrics: Mapping[str, float | int], step: int | None = None) -> None:
-        clean = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-        self._mlflow.log_metrics(clean, step=step)
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log every numeric leaf; nested keys are joined with '.' (`by_reason.duplicate`)."""
+        self._mlflow.log_metrics(numeric_leaves(metrics), step=step)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         self._mlflow.set_tags(dict(tags))
@@ -125,6 +125,16 @@ class StageRun:
         """Tag the md5 of each output the way DVC will record it."""
         md5s = lineage.input_md5s(self.root, paths)
         self.set_tags({f"out.{path}": md5 for path, md5 in md5s.items()})
+
+
+def numeric_leaves(obj: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in obj.items():
+        if isinstance(value, Mapping):
+            out.update(numeric_leaves(value, f"{prefix}{key}."))
+        elif isinstance(value, int | float):  # bools count as 0/1
+            out[f"{prefix}{key}"] = float(value)
+    return out
 
 
 def rows_to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:

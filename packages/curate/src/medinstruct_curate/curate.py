@@ -62,37 +62,45 @@ def _reject(example: Example, reason: str, detail: str) -> RejectedExample:
 
 
 def _duplicate_detail(decision: DedupDecision, survivors: Sequence[Example]) -> str:
-    if decision.match_source == "pool":
-        target = f"seed[{decision.match_index}]"
-    else:
-        assert decision.match_index is not None
-        target = survivors[decision.match_index].id
+    """Name the seed (by position: seeds have no id) or the kept example that was matched."""
+    index = decision.match_index
+    if index is None:
+        raise ValueError(f"dedup decision for candidate {decision.index} names no match")
+    target = f"seed[{index}]" if decision.match_source == "pool" else survivors[index].id
     return f"duplicate of {target} (rougeL={decision.score:.3f})"
+
+
+def _split_by_rules(
+    examples: list[Example], cfg: FilterConfig
+) -> tuple[list[tuple[int, Example]], dict[int, RejectedExample]]:
+    """(position, example) pairs that pass every rule, and the rejects by position."""
+    survivors: list[tuple[int, Example]] = []
+    rejected: dict[int, RejectedExample] = {}
+    for pos, example in enumerate(examples):
+        hit = check_rules(example, cfg)
+        if hit is None:
+            survivors.append((pos, example))
+        else:
+            rejected[pos] = _reject(example, hit.reason, hit.detail)
+    return survivors, rejected
 
 
 def curate(
     examples: list[Example], seeds_instructions: list[str], cfg: CurateConfig
 ) -> CurateResult:
-    """Apply the rule filters, then dedup the survivors in order; keeps input order."""
-    survivors: list[Example] = []
-    rejected: dict[int, RejectedExample] = {}
-    survivor_pos: list[int] = []
-    for pos, example in enumerate(examples):
-        hit = check_rules(example, cfg.filters)
-        if hit is None:
-            survivors.append(example)
-            survivor_pos.append(pos)
-        else:
-            rejected[pos] = _reject(example, hit.reason, hit.detail)
-    pool = seeds_instructions if cfg.dedup_against_seeds else []
+    """Apply the rule filters, then dedup the survivors' instructions in order; keeps input order."""
+    survivors, rejected = _split_by_rules(examples, cfg.filters)
+    kept_examples = [example for _, example in survivors]
     decisions = rouge_l_dedup_detailed(
-        [ex.instruction for ex in survivors], pool, threshold=cfg.rouge_threshold
+        [example.instruction for example in kept_examples],
+        seeds_instructions if cfg.dedup_against_seeds else [],
+        threshold=cfg.rouge_threshold,
     )
     kept = []
-    for decision, example, pos in zip(decisions, survivors, survivor_pos, strict=True):
+    for decision, (pos, example) in zip(decisions, survivors, strict=True):
         if decision.kept:
             kept.append(example)
         else:
-            detail = _duplicate_detail(decision, survivors)
+            detail = _duplicate_detail(decision, kept_examples)
             rejected[pos] = _reject(example, REASON_DUPLICATE, detail)
     return CurateResult(kept=kept, rejected=[rejected[pos] for pos in sorted(rejected)])

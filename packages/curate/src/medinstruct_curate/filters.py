@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -160,13 +161,13 @@ def _blacklist_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
-def _check_truncated(example: Example) -> RuleHit | None:
+def _check_truncated(example: Example, cfg: FilterConfig) -> RuleHit | None:
     if example.truncated or example.finish_reason == "length":
         return RuleHit(REASON_TRUNCATED, f"finish_reason={example.finish_reason}")
     return None
 
 
-def _check_empty_output(example: Example) -> RuleHit | None:
+def _check_empty_output(example: Example, cfg: FilterConfig) -> RuleHit | None:
     return RuleHit(REASON_EMPTY_OUTPUT) if not example.output.strip() else None
 
 
@@ -179,7 +180,7 @@ def _check_length(example: Example, cfg: FilterConfig) -> RuleHit | None:
     return None
 
 
-def _check_start(example: Example) -> RuleHit | None:
+def _check_start(example: Example, cfg: FilterConfig) -> RuleHit | None:
     """Self-Instruct drops instructions opening with punctuation or a non-ASCII character."""
     first = example.instruction[:1]
     if first and (first in string.punctuation or not first.isascii()):
@@ -187,7 +188,9 @@ def _check_start(example: Example) -> RuleHit | None:
     return None
 
 
-def _check_blacklist(example: Example, pattern: re.Pattern[str] | None) -> RuleHit | None:
+def _check_blacklist(example: Example, cfg: FilterConfig) -> RuleHit | None:
+    """Instructions asking for something a text model cannot see or do (Alpaca's blacklist)."""
+    pattern = _blacklist_regex(tuple(cfg.blacklist))
     match = pattern.search(example.instruction) if pattern else None
     return RuleHit(REASON_BLACKLISTED, f"mentions {match.group(0).lower()!r}") if match else None
 
@@ -214,24 +217,32 @@ def _refusal_phrases(patterns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p for p in map(_normalize_phrase, patterns) if p)
 
 
-def _check_refusal(example: Example, patterns: tuple[str, ...]) -> RuleHit | None:
+def _check_refusal(example: Example, cfg: FilterConfig) -> RuleHit | None:
+    """Refusals and AI disclaimers teach the student to refuse instead of answer."""
     output = _normalize_phrase(example.output)
-    hit = next((p for p in patterns if p in output), None)
+    hit = next((p for p in _refusal_phrases(tuple(cfg.refusal_patterns)) if p in output), None)
     return RuleHit(REASON_REFUSAL, f"output contains {hit!r}") if hit else None
+
+
+# In the order of ALL_RULE_REASONS: cheapest and most certain first.
+_RULES: tuple[Callable[[Example, FilterConfig], RuleHit | None], ...] = (
+    _check_truncated,
+    _check_empty_output,
+    _check_length,
+    _check_start,
+    _check_blacklist,
+    _check_input_repeat,
+    _check_refusal,
+)
 
 
 def check_rules(example: Example, cfg: FilterConfig) -> RuleHit | None:
     """The first rule `example` fails, with a detail, or None when it passes all."""
-    checks = (
-        lambda: _check_truncated(example),
-        lambda: _check_empty_output(example),
-        lambda: _check_length(example, cfg),
-        lambda: _check_start(example),
-        lambda: _check_blacklist(example, _blacklist_regex(tuple(cfg.blacklist))),
-        lambda: _check_input_repeat(example, cfg),
-        lambda: _check_refusal(example, _refusal_phrases(tuple(cfg.refusal_patterns))),
-    )
-    return next((hit for check in checks if (hit := check()) is not None), None)
+    for rule in _RULES:
+        hit = rule(example, cfg)
+        if hit is not None:
+            return hit
+    return None
 
 
 def apply_rules(example: Example, cfg: FilterConfig) -> str | None:
