@@ -1,0 +1,78 @@
+"""pipelines/evaluate.py end to end: tiny models, a fake judge server, MLflow in tmp."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medinstruct_core.io import read_jsonl, write_jsonl
+from medinstruct_core.records import Verdict
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_pipeline():
+    spec = importlib.util.spec_from_file_location(
+        "evaluate_pipeline", REPO / "pipelines" / "evaluate.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _judge_prefers_answer_a(body):
+    return json.dumps({"reason": "first is better", "winner": "A"})
+
+
+@pytest.mark.slow
+def test_evaluate_stage_writes_answers_verdicts_and_metrics(
+    tmp_path, monkeypatch, tiny_model_dir, items, fake_openai
+):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["evaluate"] = {
+        "num_items": 2,
+        "max_new_tokens": 4,
+        "batch_size": 2,
+        "bootstrap_samples": 50,
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_jsonl(tmp_path / "eval.jsonl", items)
+    (tmp_path / "student").symlink_to(tiny_model_dir, target_is_directory=True)
+    fake_openai.responder = _judge_prefers_answer_a
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MEDINSTRUCT_REPRO_ID", "dvc-1-1")
+    pipeline = _load_pipeline()
+    monkeypatch.setattr(pipeline, "ROOT", tmp_path)
+
+    rc = pipeline.main([
+        "--params", str(tmp_path / "params.yaml"), "--eval-set", str(tmp_path / "eval.jsonl"),
+        "--base", str(tiny_model_dir), "--student", str(tmp_path / "student"),
+        "--out", str(tmp_path / "reports"), "--metrics", str(tmp_path / "metrics.json"),
+    ])  # fmt: skip
+
+    assert rc == 0
+    answers = [
+        json.loads(line)
+        for line in (tmp_path / "reports" / "answers.jsonl").read_text().splitlines()
+    ]
+    assert [(a["item_id"], a["candidate"]) for a in answers] == [
+        ("q1", "student"), ("q2", "student"), ("q1", "base"), ("q2", "base"),
+    ]  # fmt: skip
+    assert answers[0]["model_dir"] == "student"
+    verdicts = read_jsonl(tmp_path / "reports" / "verdicts.jsonl", Verdict)
+    assert len(verdicts) == 8
+    # Base and student are the same tiny model here, so their judge prompts are identical
+    # and the client's cache answers the second copy: the server sees each prompt once.
+    assert len(fake_openai.seen()) == 4
+    # A judge that always picks A: wins when the candidate is first, loses when it is second.
+    assert [v.winner for v in verdicts[:2]] == ["candidate", "reference"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["num_items"] == 2
+    assert metrics["student_win_rate"] == metrics["base_win_rate"] == 0.5
+    assert metrics["delta_win_rate"] == 0.0
+    assert metrics["student_first_position_rate"] == 1.0
+    assert (tmp_path / "mlruns").is_dir()
