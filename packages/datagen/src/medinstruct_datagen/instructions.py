@@ -1,0 +1,242 @@
+"""Self-Instruct task generation: the teacher writes new tasks from sampled seeds.
+
+The loop runs in rounds of `requests_per_round` requests. After each round the
+new tasks are filtered with the same ROUGE-L rule the curate stage uses
+(against the seeds and every task kept so far), and generation stops once
+`num_tasks` tasks survive or `max_requests` requests have been sent.
+
+Resumability ("never pay twice"): request `i` is a pure function of the run
+seed, `i` and the kept set at the start of its round. Its examples come from
+`random.Random(f"{seed}:{i}")` and it carries `sample_index=i`, so after a
+crash a re-run rebuilds byte-identical requests and the client's cache answers
+them; only the round that was in flight costs anything again.
+
+Every task or reply that does not make it is counted by reason:
+`request_failed` and `parse_error` count replies; `schema_violation`,
+`truncated` and `duplicate` count tasks. Tasks that survive after `num_tasks`
+is reached are counted as `surplus` (not a reject: nothing was wrong with them).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from medinstruct_core.llm.config import Sampling
+from medinstruct_core.llm.types import Endpoint, LLMRequest, LLMResult
+from medinstruct_core.records import GeneratedTask, Task
+from medinstruct_curate.rouge import rouge_l_dedup
+from medinstruct_datagen.config import GenerateInstructionsConfig
+from medinstruct_datagen.parsing import (
+    ParseResult,
+    parse_structured_tasks,
+    parse_task_list_detailed,
+)
+from medinstruct_datagen.prompting import build_instruction_messages
+from medinstruct_datagen.schema import SCHEMA_NAME, task_list_schema
+
+# The paper's teacher sampling: AlpaCare/Self-Instruct use T=1, top_p=1 and a
+# presence penalty of 1.5 to push the teacher away from repeating itself.
+DEFAULT_TEACHER_SAMPLING = Sampling(
+    temperature=1.0, top_p=1.0, presence_penalty=1.5, max_tokens=3072
+)
+INSTRUCTION_REJECTS = (
+    "request_failed",
+    "parse_error",
+    "schema_violation",
+    "truncated",
+    "duplicate",
+)
+
+
+class ChatClient(Protocol):
+    """What the generators need from `medinstruct_core.llm.client.LLMClient`."""
+
+    endpoint: Endpoint
+
+    @property
+    def response_mode(self) -> str: ...
+
+    def run(self, requests: Sequence[LLMRequest], **kwargs: Any) -> list[LLMResult]: ...
+
+
+@dataclass
+class GenerationResult:
+    """Kept tasks plus the bookkeeping logged to MLflow and the metrics file."""
+
+    tasks: list[GeneratedTask] = field(default_factory=list)
+    rejects: Counter[str] = field(default_factory=Counter)
+    mode: str = "text"
+    requests: int = 0
+    rounds: int = 0
+    requested_tasks: int = 0
+    parsed_tasks: int = 0
+    surplus: int = 0
+    structured_fallbacks: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    stop_reason: str = ""
+
+    def metrics(self) -> dict[str, float]:
+        """Flat numbers: yields are relative to the tasks asked for (requests x n)."""
+        asked = max(self.requested_tasks, 1)
+        out: dict[str, float] = {
+            "tasks_kept": len(self.tasks),
+            "requests": self.requests,
+            "rounds": self.rounds,
+            "tasks_requested": self.requested_tasks,
+            "tasks_parsed": self.parsed_tasks,
+            "parse_yield": self.parsed_tasks / asked,
+            "keep_yield": len(self.tasks) / asked,
+            "surplus": self.surplus,
+            "structured_fallbacks": self.structured_fallbacks,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+        out.update({f"rejects.{r}": self.rejects.get(r, 0) for r in INSTRUCTION_REJECTS})
+        return out
+
+
+def sample_examples(
+    seeds: Sequence[Task], kept: Sequence[Task], cfg: GenerateInstructionsConfig, rng: random.Random
+) -> list[Task]:
+    """Seeds (and, optionally, generated tasks) shown in one prompt, in shuffled order."""
+    examples = rng.sample(list(seeds), min(cfg.seed_tasks_per_prompt, len(seeds)))
+    if cfg.machine_tasks_per_prompt and kept:
+        examples += rng.sample(list(kept), min(cfg.machine_tasks_per_prompt, len(kept)))
+        rng.shuffle(examples)
+    return examples
+
+
+def build_request(
+    index: int,
+    seeds: Sequence[Task],
+    kept: Sequence[Task],
+    cfg: GenerateInstructionsConfig,
+    rng_seed: int,
+    mode: str,
+    sampling: Sampling,
+) -> LLMRequest:
+    """Request `index`: a pure function of (rng_seed, index, kept) so a re-run hits the cache.
+
+    `mode` is the client's response mode: "off" asks for the text format, anything
+    else for JSON with the task-list schema attached.
+    """
+    rng = random.Random(f"{rng_seed}:{index}")
+    examples = sample_examples(seeds, kept, cfg, rng)
+    structured = mode != "off"
+    messages = build_instruction_messages(examples, cfg.tasks_per_request, structured)
+    schema = task_list_schema(cfg.tasks_per_request, nonempty=mode == "json_object")
+    return LLMRequest(
+        messages=tuple(messages),
+        sampling=sampling,
+        key=f"gi-req-{index:06d}",
+        json_schema=schema if structured else None,
+        schema_name=SCHEMA_NAME,
+        sample_index=index,
+    )
+
+
+def parse_reply(result: LLMResult, structured: bool) -> ParseResult:
+    """Parse one reply; a structured reply that is not JSON at all gets the text parser."""
+    text = result.text or ""
+    if not structured:
+        return parse_task_list_detailed(text, truncated=result.truncated)
+    parsed = parse_structured_tasks(text, truncated=result.truncated)
+    if parsed.failed:
+        fallback = parse_task_list_detailed(text, truncated=result.truncated)
+        if fallback.tasks:
+            fallback.format = "text_fallback"
+            return fallback
+    return parsed
+
+
+def _collect(
+    results: Sequence[LLMResult], structured: bool, out: GenerationResult
+) -> list[tuple[Task, LLMResult]]:
+    """Parse a round's replies in request order; count failures and rejects."""
+    candidates: list[tuple[Task, LLMResult]] = []
+    for result in results:
+        out.prompt_tokens += result.prompt_tokens
+        out.completion_tokens += result.completion_tokens
+        if not result.ok:
+            out.rejects["request_failed"] += 1
+            continue
+        parsed = parse_reply(result, structured)
+        out.structured_fallbacks += parsed.format == "text_fallback"
+        out.rejects.update(parsed.rejects)
+        out.parsed_tasks += len(parsed.tasks)
+        candidates.extend((task, result) for task in parsed.tasks)
+    return candidates
+
+
+def _keep(
+    candidates: list[tuple[Task, LLMResult]],
+    pool: list[str],
+    cfg: GenerateInstructionsConfig,
+    default_model: str,
+    out: GenerationResult,
+) -> None:
+    """Apply ROUGE-L dedup against `pool` (seeds + kept) and append the survivors."""
+    survivors = rouge_l_dedup([t.instruction for t, _ in candidates], pool, cfg.rouge_threshold)
+    if len(survivors) < len(candidates):
+        out.rejects["duplicate"] += len(candidates) - len(survivors)
+    for index in survivors:
+        if len(out.tasks) >= cfg.num_tasks:
+            out.surplus += 1
+            continue
+        task, result = candidates[index]
+        out.tasks.append(
+            GeneratedTask(
+                **task.model_dump(),
+                id=f"gi-{len(out.tasks) + 1:06d}",
+                source_model=result.model or default_model,
+                request_id=result.request.key,
+            )
+        )
+
+
+def generate_instructions(
+    seeds: Sequence[Task],
+    client: ChatClient,
+    cfg: GenerateInstructionsConfig,
+    rng_seed: int,
+    sampling: Sampling | None = None,
+    progress: bool = True,
+) -> GenerationResult:
+    """Generate up to `cfg.num_tasks` new, non-duplicate tasks from `seeds`.
+
+    `sampling` is the teacher role's (`llm.teacher.sampling`); the paper's
+    values are the default. Structured output (JSON schema) is used unless the
+    client's response mode is "off".
+    """
+    if not seeds:
+        raise ValueError("generate_instructions needs at least one seed task")
+    structured = client.response_mode != "off"
+    sampling = sampling or DEFAULT_TEACHER_SAMPLING
+    out = GenerationResult(mode="structured" if structured else "text")
+    pool = [seed.instruction for seed in seeds]
+    while len(out.tasks) < cfg.num_tasks and out.requests < cfg.max_requests:
+        stop = min(out.requests + cfg.requests_per_round, cfg.max_requests)
+        kept = list(out.tasks)  # frozen for the whole round: requests depend on it
+        requests = [
+            build_request(i, seeds, kept, cfg, rng_seed, client.response_mode, sampling)
+            for i in range(out.requests, stop)
+        ]
+        results = client.run(
+            requests, desc=f"instructions round {out.rounds + 1}", progress=progress
+        )
+        out.requests, out.rounds = stop, out.rounds + 1
+        out.requested_tasks += len(requests) * cfg.tasks_per_request
+        candidates = _collect(results, structured, out)
+        _keep(
+            candidates, pool + [t.instruction for t in out.tasks], cfg, client.endpoint.model, out
+        )
+        if any(r.failure == "budget_exhausted" for r in results):
+            out.stop_reason = "budget_exhausted"
+            return out
+    out.stop_reason = "num_tasks" if len(out.tasks) >= cfg.num_tasks else "max_requests"
+    return out
