@@ -8,7 +8,10 @@ from medinstruct_core.records import Example, Task
 
 def test_write_then_read_roundtrip(tmp_path):
     path = tmp_path / "out" / "tasks.jsonl"
-    tasks = [Task(type="open QA", topic="asthma", view="patient", difficulty=2, instruction=f"Q{i}?") for i in range(3)]
+    tasks = [
+        Task(type="open QA", topic="asthma", view="patient", difficulty=2, instruction=f"Q{i}?")
+        for i in range(3)
+    ]
     assert write_jsonl(path, tasks) == 3
     assert read_jsonl(path, Task) == tasks
 
@@ -33,7 +36,15 @@ def test_bad_json_names_file_and_line(tmp_path):
 
 def test_bad_field_names_file_line_and_field(tmp_path):
     path = tmp_path / "ex.jsonl"
-    good = {"id": "e1", "type": "t", "topic": "t", "view": "v", "difficulty": 3, "instruction": "i", "output": "o"}
+    good = {
+        "id": "e1",
+        "type": "t",
+        "topic": "t",
+        "view": "v",
+        "difficulty": 3,
+        "instruction": "i",
+        "output": "o",
+    }
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "difficulty": 9}) + "\n")
     with pytest.raises(DataError, match=r"ex\.jsonl: line 2: field 'difficulty'"):
         read_jsonl(path, Example)
@@ -41,4 +52,7 @@ def test_bad_field_names_file_line_and_field(tmp_path):
 
 def test_noinput_variants_normalize_to_empty():
     for raw in ["<noinput>", "<No Input>", '"<noinput>"', "N/A", " none "]:
-        assert Task(type="t", topic="t", view="v", difficulty="3", instruction="i", input=raw).input == ""
+        assert (
+            Task(type="t", topic="t", view="v", difficulty="3", instruction="i", input=raw).input
+            == ""
+        )

@@ -13,12 +13,14 @@ def _make_fake_dvc(tmp_path):
     """A program named `dvc` that runs two child "stages", each printing its repro id."""
     script = tmp_path / "dvc"
     child = "from medinstruct_core.lineage import repro_id; print(repro_id())"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         #!{sys.executable}
         import subprocess, sys
         for _ in range(2):
             subprocess.run(["/bin/sh", "-c", '{sys.executable} -c "{child}"'], check=True)
-    """))
+    """)
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
 
@@ -26,8 +28,12 @@ def _make_fake_dvc(tmp_path):
 def test_stages_of_one_dvc_process_share_a_repro_id_and_runs_differ(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MEDINSTRUCT_REPRO_ID"}
     fake = _make_fake_dvc(tmp_path)
-    first = subprocess.run([str(fake)], capture_output=True, text=True, check=True, env=env).stdout.split()
-    second = subprocess.run([str(fake)], capture_output=True, text=True, check=True, env=env).stdout.split()
+    first = subprocess.run(
+        [str(fake)], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    second = subprocess.run(
+        [str(fake)], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
     assert len(first) == 2 and first[0] == first[1] and first[0].startswith("dvc-")
     assert second[0] == second[1] and second[0] != first[0]
 
@@ -49,5 +55,8 @@ def test_md5s_match_what_dvc_records(tmp_path):
     run(sys.executable, "-m", "dvc", "add", "-q", "data", "f.jsonl")
     import yaml
 
-    recorded = {p: yaml.safe_load((tmp_path / f"{p}.dvc").read_text())["outs"][0]["md5"] for p in ("data", "f.jsonl")}
+    recorded = {
+        p: yaml.safe_load((tmp_path / f"{p}.dvc").read_text())["outs"][0]["md5"]
+        for p in ("data", "f.jsonl")
+    }
     assert lineage.input_md5s(tmp_path, ["data", "f.jsonl"]) == recorded

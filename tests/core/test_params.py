@@ -13,7 +13,9 @@ def test_repo_params_llm_section_is_valid(project_root):
 def test_unknown_key_is_named(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("llm:\n  teacher:\n    sampling: {temprature: 0.5}\n")
-    with pytest.raises(ParamsError, match=r"params\.yaml: llm: unknown key 'teacher\.sampling\.temprature'"):
+    with pytest.raises(
+        ParamsError, match=r"params\.yaml: llm: unknown key 'teacher\.sampling\.temprature'"
+    ):
         load_section(path, "llm", LLMSection)
 
 

@@ -17,9 +17,20 @@ def test_every_profile_renders_and_keeps_comments(project_root):
 def test_paper_profile_sets_alpacare_scale(project_root):
     data = yaml.safe_load(profiles.render(project_root, "paper"))
     gen, teacher, train = data["generate_instructions"], data["llm"]["teacher"], data["train"]
-    assert (gen["num_tasks"], gen["seed_tasks_per_prompt"], gen["tasks_per_request"]) == (52000, 3, 12)
-    assert (teacher["sampling"]["temperature"], teacher["sampling"]["presence_penalty"]) == (1.0, 1.5)
-    assert (train["num_train_epochs"], train["learning_rate"], train["max_length"]) == (3, 2e-5, 512)
+    assert (gen["num_tasks"], gen["seed_tasks_per_prompt"], gen["tasks_per_request"]) == (
+        52000,
+        3,
+        12,
+    )
+    assert (teacher["sampling"]["temperature"], teacher["sampling"]["presence_penalty"]) == (
+        1.0,
+        1.5,
+    )
+    assert (train["num_train_epochs"], train["learning_rate"], train["max_length"]) == (
+        3,
+        2e-5,
+        512,
+    )
     assert train["per_device_train_batch_size"] * train["gradient_accumulation_steps"] == 128
 
 
@@ -31,7 +42,7 @@ def test_use_rewrites_params_and_unknown_keys_fail(tmp_path, project_root):
     shutil.copy(project_root / "profiles" / "smoke.yaml", tmp_path / "profiles" / "smoke.yaml")
     profiles.use(tmp_path, "smoke")
     assert yaml.safe_load((tmp_path / "params.yaml").read_text())["train"]["max_steps"] == 6
-    with pytest.raises(SystemExit, match="unknown params key 'train.lerning_rate'"):
+    with pytest.raises(SystemExit, match=r"unknown params key 'train\.lerning_rate'"):
         profiles.render(tmp_path, "typo")
     with pytest.raises(SystemExit, match="unknown profile 'nope'"):
         profiles.render(tmp_path, "nope")

@@ -15,7 +15,9 @@ def test_embedded_server_answers_chat_and_stops_on_error():
     with pytest.raises(RuntimeError, match="boom"), embedded_server(cfg) as url:
         client = openai.OpenAI(base_url=url, api_key="EMPTY", max_retries=0, timeout=60)
         reply = client.chat.completions.create(
-            model=cfg.alias, messages=[{"role": "user", "content": "Name one symptom of asthma."}], max_tokens=16
+            model=cfg.alias,
+            messages=[{"role": "user", "content": "Name one symptom of asthma."}],
+            max_tokens=16,
         )
         assert reply.choices[0].message.content.strip()
         raise RuntimeError("boom")
@@ -24,13 +26,19 @@ def test_embedded_server_answers_chat_and_stops_on_error():
 
 
 def test_missing_gguf_is_a_clear_error(tmp_path):
-    with pytest.raises(EmbeddedServerError, match="file not found"), embedded_server(EmbeddedConfig(gguf=str(tmp_path / "x.gguf"))):
+    with (
+        pytest.raises(EmbeddedServerError, match="file not found"),
+        embedded_server(EmbeddedConfig(gguf=str(tmp_path / "x.gguf"))),
+    ):
         pass
 
 
 def test_server_crash_at_start_is_reported(tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a gguf")
-    with pytest.raises(EmbeddedServerError, match="exited with code"), embedded_server(EmbeddedConfig(gguf=str(bad))):
+    with (
+        pytest.raises(EmbeddedServerError, match="exited with code"),
+        embedded_server(EmbeddedConfig(gguf=str(bad))),
+    ):
         pass
     assert os.path.exists(bad)

@@ -16,7 +16,10 @@ SECRET = "sk-test-DO-NOT-LEAK-7f3a9c"
 
 @pytest.mark.slow
 def test_api_key_is_used_but_never_written(
-    tmp_path: Path, fake_openai: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    fake_openai: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     calls = iter(range(1000))
     fake_openai.responder = lambda body: (

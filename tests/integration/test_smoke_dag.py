@@ -26,7 +26,11 @@ STAGES = [
 
 def dvc(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=workdir, capture_output=True, text=True, check=check
+        [sys.executable, "-m", "dvc", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=check,
     )
 
 

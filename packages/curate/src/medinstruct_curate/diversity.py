@@ -94,7 +94,8 @@ def nearest_rouge_exact(
     """All-pairs ROUGE-L in row chunks: O(n^2) LCS calls in C, O(chunk * n) memory."""
     keys, lengths = encode_token_strings(texts)
     n = len(keys)
-    best, pairs = 0.0, []
+    best = 0.0
+    pairs: list[NearPair] = []
     over = np.zeros(n, dtype=bool)
     columns = np.arange(n)
     for start in range(0, n, chunk):
