@@ -113,3 +113,18 @@ def test_collated_labels_mask_the_prompt_and_keep_answer_and_eos(tiny_base, tmp_
         assert bool((labels[n_real:] == -100).all())
         answer = tokenizer.decode(ids[n_prompt:n_real], skip_special_tokens=True)
         assert answer == make_examples(2)[i].output
+
+
+def test_full_fine_tuning_updates_every_weight_and_saves_a_plain_model(tiny_base, tmp_path):
+    out = tmp_path / "student"
+    cfg = TrainConfig(**{**FAST, "method": "full", "max_steps": 1, "eval_fraction": 0.0})
+    result = train_sft(cfg, tiny_base, make_examples(4), out)
+    assert result.trainable_parameters == result.total_parameters
+    assert (out / "model.safetensors").exists() and not (out / "adapter").exists()
+    assert math.isfinite(result.final_loss)
+    load_model(out)  # loads as a plain causal LM
+
+
+def test_qlora_requires_lora():
+    with pytest.raises(ValueError, match="qlora: true needs method: lora"):
+        TrainConfig(method="full", qlora=True)

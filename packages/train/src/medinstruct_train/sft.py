@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from medinstruct_core.params import Config
 from medinstruct_core.records import Example
@@ -63,6 +63,9 @@ class TrainConfig(Config):
     learning_rate: float = Field(2.0e-4, gt=0.0)
     per_device_train_batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(2, ge=1)
+    # "lora" trains an adapter (the default on CPU); "full" updates every weight,
+    # as AlpaCare did (LLaMA 7B/13B, lr 2e-5): use it with the paper profile on GPUs.
+    method: Literal["lora", "full"] = "lora"
     lora: LoraParams = Field(default_factory=LoraParams)
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     lr_scheduler_type: str = "cosine"
@@ -77,6 +80,14 @@ class TrainConfig(Config):
     bf16: bool | Literal["auto"] = "auto"
     qlora: bool = Field(False, description="4-bit NF4 base (bitsandbytes, CUDA only)")
     merge_adapter: bool = True
+
+    @model_validator(mode="after")
+    def _qlora_needs_lora(self) -> TrainConfig:
+        if self.qlora and self.method != "lora":
+            raise ValueError(
+                "qlora: true needs method: lora (a 4-bit base cannot be fully fine-tuned)"
+            )
+        return self
 
 
 class TrainResult(BaseModel):
@@ -278,7 +289,7 @@ def build_trainer(
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
-        peft_config=to_lora_config(cfg),
+        peft_config=to_lora_config(cfg) if cfg.method == "lora" else None,
         callbacks=list(callbacks),
     )
 
@@ -346,6 +357,13 @@ def save_student(
 ) -> None:
     """Adapter, merged model (reloaded from the base so QLoRA merges into full precision) and sidecar."""
     tokenizer = trainer.processing_class
+    if cfg.method == "full":
+        with atomic_dir(out_dir) as staging:
+            trainer.model.config.use_cache = True
+            trainer.model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            write_sidecar(staging, TRAIN_META, meta)
+        return
     with atomic_dir(out_dir) as staging:
         trainer.model.save_pretrained(staging / ADAPTER_SUBDIR)
         tokenizer.save_pretrained(staging / ADAPTER_SUBDIR)
