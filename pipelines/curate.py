@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from medinstruct_core.cli import run_cli
 from medinstruct_core.io import read_jsonl, write_json, write_jsonl
 from medinstruct_core.params import load_section
 from medinstruct_core.records import Example
@@ -56,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "curate"))

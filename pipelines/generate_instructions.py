@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from medinstruct_core.cli import run_cli
 from medinstruct_core.io import write_json, write_jsonl
 from medinstruct_core.llm.config import LLMSection
 from medinstruct_core.llm.roles import open_role
@@ -60,4 +61,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "generate_instructions"))

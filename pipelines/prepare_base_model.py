@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from medinstruct_core.cli import run_cli
 from medinstruct_core.params import load_section
 from medinstruct_train.base import BaseModelConfig, prepare_base_model
 from medinstruct_train.runtime import main_process_run, relative
@@ -46,4 +47,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "prepare_base_model"))

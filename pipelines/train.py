@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from medinstruct_core.cli import run_cli
 from medinstruct_core.io import read_jsonl, write_json
 from medinstruct_core.params import load_section
 from medinstruct_core.records import Example
@@ -62,4 +63,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "train"))

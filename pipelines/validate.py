@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from medinstruct_core.cli import run_cli
 from medinstruct_core.io import DataError
 from medinstruct_core.params import ParamsError
 from medinstruct_core.tracking import StageRun, stage_run
@@ -75,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "validate"))

@@ -1,0 +1,26 @@
+"""Entry-point wrapper: known failures print one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from medinstruct_core.io import DataError
+from medinstruct_core.llm.client import BudgetExceeded, EndpointUnreachable
+from medinstruct_core.llm.server import EmbeddedServerError
+from medinstruct_core.params import ParamsError
+
+# Errors whose message already names the file, record, key or URL at fault.
+USER_ERRORS = (ParamsError, DataError, EndpointUnreachable, EmbeddedServerError, BudgetExceeded)
+
+
+def run_cli(main: Callable[[], int], stage: str) -> int:
+    """Run a stage's `main()`; exit 2 on a user error, 130 on Ctrl-C."""
+    try:
+        return main()
+    except USER_ERRORS as exc:
+        print(f"{stage}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{stage}: interrupted; no partial output was written (paid LLM replies stay cached)", file=sys.stderr)
+        return 130
