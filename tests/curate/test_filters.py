@@ -132,7 +132,7 @@ def test_config_changes_the_rules() -> None:
     assert apply_rules(make_example(instruction="Define hypertension."), cfg) is None
     assert apply_rules(make_example(instruction="Explain metformin."), cfg) == REASON_BLACKLISTED
     assert apply_rules(make_example(), cfg) == REASON_TOO_LONG
-    no_refusals = FilterConfig(refusal_patterns=[])
+    no_refusals = FilterConfig(refusal_patterns=[], safety_scan=False)
     assert apply_rules(make_example(output="As an AI language model, no."), no_refusals) is None
 
 
@@ -239,3 +239,21 @@ def test_curate_config_nests_filter_config() -> None:
     assert (cfg.rouge_threshold, cfg.filters.min_instruction_words) == (0.6, 5)
     with pytest.raises(ParamsError, match=r"filters\.min_words"):
         parse_section({"filters": {"min_words": 5}}, CurateConfig, where="p: curate")
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "reason"),
+    [
+        ("input", "See https://example.org/scan for the image.", "unsafe_multimodal"),
+        ("output", "Call the clinic at 555-123-4567 for results.", "unsafe_phi"),
+        ("input", "Jane Miller, DOB 03/14/1954, has chest pain.", "unsafe_phi"),
+        ("instruction", "As an AI language model, summarize the asthma plan.", "unsafe_refusal"),
+    ],
+)
+def test_gate_safety_patterns_are_applied_by_curate(field, text, reason):
+    base = {"id": "x1", "type": "open QA", "topic": "asthma", "view": "nurse", "difficulty": 2,
+            "instruction": "Summarize the asthma action plan for this patient.", "input": "",
+            "output": "Use the reliever inhaler and seek care if symptoms worsen."}  # fmt: skip
+    example = Example(**{**base, field: text})
+    assert apply_rules(example, FilterConfig()) == reason
+    assert apply_rules(example, FilterConfig(safety_scan=False)) in (None, "refusal", "blacklisted")

@@ -18,6 +18,7 @@ from pydantic import Field
 from medinstruct_core.params import Config
 from medinstruct_core.records import Example, normalize_input
 from medinstruct_curate.rouge import rouge_l_fmeasure
+from medinstruct_curate.safety import FAMILY_COLUMNS, safety_patterns, scan_text
 
 __all__ = [
     "ALL_RULE_REASONS",
@@ -29,6 +30,9 @@ __all__ = [
     "REASON_TOO_LONG",
     "REASON_TOO_SHORT",
     "REASON_TRUNCATED",
+    "REASON_UNSAFE_MULTIMODAL",
+    "REASON_UNSAFE_PHI",
+    "REASON_UNSAFE_REFUSAL",
     "FilterConfig",
     "RuleHit",
     "apply_rules",
@@ -43,6 +47,11 @@ REASON_BAD_START = "bad_start"
 REASON_BLACKLISTED = "blacklisted"
 REASON_INPUT_REPEATS_INSTRUCTION = "input_repeats_instruction"
 REASON_REFUSAL = "refusal"
+# The quality gate's safety patterns, applied here first so curate drops what the
+# gate would otherwise block (one set of regexes: medinstruct_curate.safety).
+REASON_UNSAFE_PHI = "unsafe_phi"
+REASON_UNSAFE_REFUSAL = "unsafe_refusal"
+REASON_UNSAFE_MULTIMODAL = "unsafe_multimodal"
 
 # In the order check_rules applies them.
 ALL_RULE_REASONS = (
@@ -54,6 +63,9 @@ ALL_RULE_REASONS = (
     REASON_BLACKLISTED,
     REASON_INPUT_REPEATS_INSTRUCTION,
     REASON_REFUSAL,
+    REASON_UNSAFE_PHI,
+    REASON_UNSAFE_REFUSAL,
+    REASON_UNSAFE_MULTIMODAL,
 )
 
 # Things a text-only model cannot see, produce or do (Alpaca's list plus a few).
@@ -129,6 +141,8 @@ class FilterConfig(Config):
     """Substrings (case-insensitive) that mark an output as a refusal or AI disclaimer."""
     input_repeat_rouge: float = Field(default=0.9, ge=0.0, le=1.0)
     """An input whose ROUGE-L F with the instruction exceeds this merely repeats it."""
+    safety_scan: bool = True
+    """Drop records matching the gate's PHI / refusal / multimodal patterns (safety.py)."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +238,18 @@ def _check_refusal(example: Example, cfg: FilterConfig) -> RuleHit | None:
     return RuleHit(REASON_REFUSAL, f"output contains {hit!r}") if hit else None
 
 
+def _check_safety(example: Example, cfg: FilterConfig) -> RuleHit | None:
+    """The gate's safety suite, row by row: PHI anywhere, refusals, requests for other media."""
+    if not cfg.safety_scan:
+        return None
+    for family, patterns in safety_patterns(True, True, True).items():
+        for column in FAMILY_COLUMNS[family]:
+            names = scan_text(getattr(example, column), patterns)
+            if names:
+                return RuleHit(f"unsafe_{family}", f"{column} matches {', '.join(names)}")
+    return None
+
+
 # In the order of ALL_RULE_REASONS: cheapest and most certain first.
 _RULES: tuple[Callable[[Example, FilterConfig], RuleHit | None], ...] = (
     _check_truncated,
@@ -233,6 +259,7 @@ _RULES: tuple[Callable[[Example, FilterConfig], RuleHit | None], ...] = (
     _check_blacklist,
     _check_input_repeat,
     _check_refusal,
+    _check_safety,
 )
 
 
