@@ -4,6 +4,12 @@ Run with `python3 -m benchmarks.bench_dedup` (add `--help` for sizes).  The
 corpus is synthetic but shaped like MedInstruct-52k: 10-40 word medical
 instructions from composable templates, with ~15% near-duplicate paraphrases
 of earlier items or seeds injected, and a 167-item seed pool.
+
+The generation-loop scenario replays the Self-Instruct loop: candidates arrive
+in rounds (64 by default) and each round is filtered against the seeds and
+everything kept so far, once through one incremental `RougeLIndex` and, on a
+prefix of the rounds, by rebuilding the filter over the whole pool every round
+(extrapolated to the full run with a per-round fit a + b * pool size).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+import numpy as np
 from rouge_score import rouge_scorer, tokenize
 
-from medinstruct_curate.rouge import rouge_l_dedup
+from medinstruct_curate.rouge import RougeLIndex, rouge_l_dedup
 
 T = TypeVar("T")
 
@@ -270,7 +277,7 @@ def _timed(fn: Callable[..., T], *args: object) -> tuple[T, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_full(n: int, seed: int) -> None:
+def run_full(n: int, seed: int) -> list[int]:
     candidates, pool = make_corpus(n, seed=seed)
     rss_before = _peak_rss_mib()
     kept, wall, cpu = _timed(rouge_l_dedup, candidates, pool)
@@ -278,6 +285,99 @@ def run_full(n: int, seed: int) -> None:
         f"full: items={len(candidates)} pool={len(pool)} kept={len(kept)} "
         f"({len(kept) / len(candidates):.1%}) seconds_wall={wall:.2f} seconds_cpu={cpu:.2f} "
         f"peak_rss_mib={_peak_rss_mib():.0f} (before dedup: {rss_before:.0f})",
+        flush=True,
+    )
+    return kept
+
+
+def _rounds(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _loop_incremental(
+    rounds: Sequence[Sequence[str]], pool: Sequence[str]
+) -> tuple[list[int], list[float], list[int]]:
+    """Kept indices, CPU seconds per round and pool size per round, with one RougeLIndex."""
+    index = RougeLIndex(0.7)
+    index.extend(pool)
+    kept: list[int] = []
+    seconds: list[float] = []
+    pool_sizes: list[int] = []
+    offset = 0
+    for batch in rounds:
+        pool_sizes.append(len(index))
+        start = time.process_time()
+        kept += [offset + i for i in index.filter(batch)]
+        seconds.append(time.process_time() - start)
+        offset += len(batch)
+    return kept, seconds, pool_sizes
+
+
+def _loop_rebuild(
+    rounds: Sequence[Sequence[str]], pool: Sequence[str]
+) -> tuple[list[int], list[float]]:
+    """The old loop: rouge_l_dedup over seeds + everything kept so far, rebuilt every round."""
+    kept_texts = list(pool)
+    kept: list[int] = []
+    seconds: list[float] = []
+    offset = 0
+    for batch in rounds:
+        start = time.process_time()
+        survivors = rouge_l_dedup(batch, kept_texts)
+        seconds.append(time.process_time() - start)
+        kept += [offset + i for i in survivors]
+        kept_texts += [batch[i] for i in survivors]
+        offset += len(batch)
+    return kept, seconds
+
+
+def run_generation_loop(
+    n: int, seed: int, round_size: int, rebuild_items: int, full_kept: list[int] | None
+) -> None:
+    """Self-Instruct rounds through one index; the rebuild approach timed on a prefix."""
+    candidates, pool = make_corpus(n, seed=seed)
+    rounds = _rounds(candidates, round_size)
+    wall = time.perf_counter()
+    kept, seconds, pool_sizes = _loop_incremental(rounds, pool)
+    wall = time.perf_counter() - wall
+    tenth = max(1, len(rounds) // 10)
+    first, last = sum(seconds[:tenth]), sum(seconds[-tenth:])
+    same = "n/a" if full_kept is None else str(kept == full_kept)
+    print(
+        f"generation-loop: items={n} rounds={len(rounds)} round_size={round_size} "
+        f"pool={len(pool)} kept={len(kept)} seconds_wall={wall:.2f} "
+        f"seconds_cpu={sum(seconds):.2f} first_10pct_rounds_cpu={first:.2f} "
+        f"last_10pct_rounds_cpu={last:.2f} (last/first {last / max(first, 1e-9):.1f}x, "
+        f"{tenth} rounds each, pool {pool_sizes[0]}->{pool_sizes[-1]}) "
+        f"identical_to_full={same} peak_rss_mib={_peak_rss_mib():.0f}",
+        flush=True,
+    )
+    _compare_rebuild(rounds, pool, rebuild_items, kept, seconds, pool_sizes)
+
+
+def _compare_rebuild(
+    rounds: Sequence[Sequence[str]],
+    pool: Sequence[str],
+    rebuild_items: int,
+    kept: list[int],
+    seconds: list[float],
+    pool_sizes: list[int],
+) -> None:
+    """Time rebuilding every round on the first rounds; extrapolate with a + b * pool size."""
+    n_rounds = max(2, min(len(rounds), -(-rebuild_items // len(rounds[0]))))
+    items = sum(len(batch) for batch in rounds[:n_rounds])
+    kept_rebuild, rebuild = _loop_rebuild(rounds[:n_rounds], pool)
+    slope, intercept = np.polyfit(pool_sizes[:n_rounds], rebuild, 1)
+    predicted = float(sum(intercept + slope * size for size in pool_sizes))
+    incremental = sum(seconds[:n_rounds])
+    print(
+        f"generation-loop rebuild-every-round: items={items} rounds={n_rounds} "
+        f"seconds_cpu_rebuild={sum(rebuild):.2f} seconds_cpu_index={incremental:.2f} "
+        f"speedup={sum(rebuild) / max(incremental, 1e-9):.0f}x "
+        f"identical={kept_rebuild == [k for k in kept if k < items]} "
+        f"extrapolated_rebuild_all_rounds={len(rounds)} seconds_cpu~{predicted:.0f} "
+        f"(fit {intercept * 1e3:.2f} ms + {slope * 1e6:.2f} us/pool item per round) "
+        f"vs index {sum(seconds):.2f} (~{predicted / max(sum(seconds), 1e-9):.0f}x)",
         flush=True,
     )
 
@@ -301,9 +401,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=52_000, help="candidates in the full run")
     parser.add_argument("--reference-items", type=int, default=1_500, help="side-by-side size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--round-size", type=int, default=64, help="candidates per round")
+    parser.add_argument(
+        "--rebuild-items", type=int, default=5_000, help="loop prefix timed with rebuilds"
+    )
     args = parser.parse_args(list(argv) if argv is not None else [])
-    run_full(args.items, args.seed)
+    full_kept = run_full(args.items, args.seed)
     run_side_by_side(args.reference_items, args.seed)
+    run_generation_loop(args.items, args.seed, args.round_size, args.rebuild_items, full_kept)
 
 
 if __name__ == "__main__":

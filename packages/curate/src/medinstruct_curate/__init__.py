@@ -26,6 +26,8 @@ from medinstruct_curate.curate import CurateConfig, CurateResult, curate  # noqa
 from medinstruct_curate.filters import FilterConfig, apply_rules, check_rules  # noqa: E402, F401
 from medinstruct_curate.rouge import (  # noqa: E402, F401
     DedupDecision,
+    RougeLIndex,
+    RougeMatch,
     rouge_l_dedup,
     rouge_l_dedup_detailed,
     rouge_l_fmeasure,

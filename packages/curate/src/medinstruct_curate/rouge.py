@@ -10,17 +10,24 @@ pair whose score could exceed the threshold is ever skipped:
 * tokens are interned to ints and each text becomes a short string of code
   points, so rapidfuzz's bit-parallel LCS runs in C;
 * LCS <= multiset overlap O <= min(m, n), and F <= 2*O/(m + n);
-* a prefix filter (AllPairs-style): a pair whose overlap is high enough must
-  share a token among the rarest few of each side, so only items sharing a
-  rare token are looked at;
+* a prefix filter: a text of m elements can only match an item sharing >=
+  alpha of them, so *any* m - alpha + 1 of its elements include a shared one.
+  Every indexed element is posted, and a probe reads only the posting lists of
+  its m - alpha + 1 currently rarest elements (shortest lists).  Because this
+  needs no global element order, items can be added forever without
+  re-ranking, re-tokenizing or re-indexing what is already there;
 * hashed bit signatures bound O from above with a few vectorised numpy
   operations, which rejects nearly all of those before any LCS is computed;
 * every score is computed with the same float operations as `rouge_score`
   (precision, recall, then 2pr/(p+r)), so ties at exactly the threshold agree;
   bounds prune only below threshold - 1e-9, so their rounding cannot matter.
 
-Memory is linear in the number of tokens (an inverted index over the prefixes
-of kept items, 40 bytes of signature per text); there are no pairwise matrices.
+`RougeLIndex` is the one implementation: the Self-Instruct loop keeps a single
+index and feeds each round through `RougeLIndex.filter`; `rouge_l_dedup` and
+`rouge_l_dedup_detailed` build a fresh index over the pool and filter once.
+Memory is linear in the number of tokens (postings of 4 bytes per element,
+40 bytes of signature per text, references to the caller's strings); there
+are no pairwise matrices.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from rapidfuzz.distance import LCSseq
 
 __all__ = [
     "DedupDecision",
+    "RougeLIndex",
+    "RougeMatch",
     "rouge_l_dedup",
     "rouge_l_dedup_detailed",
     "rouge_l_fmeasure",
@@ -58,6 +67,7 @@ _SIG_BITS = 64 * _SIG_WORDS
 _SIG_SHIFT = 64 - (_SIG_BITS.bit_length() - 1)  # top bits of the 64-bit hash pick the bit
 _FIB_HASH = 0x9E3779B97F4A7C15
 _MASK64 = (1 << 64) - 1
+_INITIAL_CAPACITY = 256
 
 
 def rouge_tokenize(text: str) -> list[str]:
@@ -101,6 +111,8 @@ class DedupDecision:
     For a dropped candidate, `match_source` is "pool" or "candidate" and
     `match_index` indexes the pool or the candidates; the match is the item
     with the highest score (ties: pool before candidates, then lowest index).
+    For `RougeLIndex.filter_detailed` the "pool" is everything that was in the
+    index before the call, and `match_index` is the item's position in it.
     """
 
     index: int
@@ -109,6 +121,15 @@ class DedupDecision:
     match_index: int | None = None
     match_text: str | None = None
     score: float = 0.0
+
+
+@dataclass(frozen=True)
+class RougeMatch:
+    """The indexed item a text duplicates: position in the index, its text, and the F score."""
+
+    index: int
+    text: str
+    score: float
 
 
 def _check_threshold(threshold: float) -> None:
@@ -133,12 +154,12 @@ class _Bounds:
         return 2 * overlap / (len_a + len_b) > self.threshold - _SLACK
 
     def prefix_len(self, m: int) -> int:
-        """Elements of a size-m item to index and probe (0: it can never match).
+        """Elements of a size-m text to probe with (0: it can never match).
 
         F <= 2*O/(m+O) for overlap O (LCS <= O <= n), so a match needs O >=
-        alpha, the smallest O for which that exceeds the threshold.  Two sets
-        sharing >= alpha elements share one among the first m - alpha + 1 of
-        each, under one global element order (the AllPairs prefix filter).
+        alpha, the smallest O for which that exceeds the threshold.  At most
+        m - alpha elements of the text are missing from a match, so any
+        m - alpha + 1 of them include one that the match shares.
         """
         if m not in self._prefix:
             alpha = next((o for o in range(1, m + 1) if self.could_exceed(o, m, o)), None)
@@ -147,11 +168,12 @@ class _Bounds:
 
 
 class _Encoder:
-    """Interns tokens and multiset elements to dense ints, shared by pool and candidates.
+    """Interns tokens and multiset elements to ints, for every text an index ever sees.
 
     Element ids: the first occurrence of a token is the token id itself; the
-    k-th repeat (k >= 1) gets its own id after all token ids, so the multiset
-    overlap of two texts equals the set overlap of their elements.
+    k-th repeat (k >= 1) gets the negative id -1 - r, with r numbering the
+    (token, k) pairs.  The multiset overlap of two texts then equals the set
+    overlap of their elements, and ids never change as the vocabulary grows.
     """
 
     def __init__(self) -> None:
@@ -159,7 +181,7 @@ class _Encoder:
         self.repeat_ids: dict[tuple[int, int], int] = {}
 
     def encode(self, text: str) -> tuple[list[int], list[int]]:
-        """Return (token ids, elements); repeats are provisional negative ids until `finish`."""
+        """Return (token ids, elements) of one text."""
         token_ids = self.token_ids
         ids = [token_ids.setdefault(tok, len(token_ids)) for tok in rouge_tokenize(text)]
         if len(set(ids)) == len(ids):  # the common case: no token repeats
@@ -175,29 +197,54 @@ class _Encoder:
                 elements.append(-1 - self.repeat_ids.setdefault((tid, k), len(self.repeat_ids)))
         return ids, elements
 
-    def finish(self, elements: list[int]) -> list[int]:
-        """Map provisional repeat ids into [n_tokens, n_tokens + n_repeats)."""
-        if not elements or min(elements) >= 0:
-            return elements
-        base = len(self.token_ids)
-        return [e if e >= 0 else base - 1 - e for e in elements]
 
-    @property
-    def n_elements(self) -> int:
-        return len(self.token_ids) + len(self.repeat_ids)
+def _token_char(token_id: int) -> str:
+    """The code point standing for a token in str keys (never a lone surrogate)."""
+    code = _FIRST_CODE_POINT + token_id
+    return chr(code + _SURROGATES_SIZE if code >= _SURROGATES_START else code)
 
 
-def _lcs_keys(id_lists: list[list[int]], vocab_size: int) -> list[str] | list[tuple[int, ...]]:
-    """One LCS key per text: a str with one code point per token, which rapidfuzz
-    handles bit-parallel, or (more distinct tokens than code points) int tuples.
+def _char_token(char: str) -> int:
+    """Inverse of `_token_char`."""
+    code = ord(char)
+    return (code - _SURROGATES_SIZE if code >= _SURROGATES_START else code) - _FIRST_CODE_POINT
 
-    The choice is made once for all texts, so two keys always encode a token alike.
+
+class _KeyCodec:
+    """LCS keys: a str with one code point per token, which rapidfuzz handles
+    bit-parallel, or (more distinct tokens than code points) int tuples.
+
+    All keys of one index use the same kind, so two keys always encode a token
+    alike; `grow` reports the one-time switch to tuples so the caller can convert.
     """
-    if _FIRST_CODE_POINT + vocab_size + _SURROGATES_SIZE > _MAX_CODE_POINT + 1:
-        return [tuple(ids) for ids in id_lists]
-    codes = (_FIRST_CODE_POINT + i for i in range(vocab_size))
-    table = [chr(c + _SURROGATES_SIZE if c >= _SURROGATES_START else c) for c in codes]
-    return ["".join([table[i] for i in ids]) for ids in id_lists]
+
+    def __init__(self) -> None:
+        self.chars: list[str] | None = []
+
+    def grow(self, vocab_size: int) -> bool:
+        """Make room for `vocab_size` tokens; True when this switched the codec to tuples."""
+        if self.chars is None or len(self.chars) >= vocab_size:
+            return False
+        if _FIRST_CODE_POINT + vocab_size + _SURROGATES_SIZE > _MAX_CODE_POINT + 1:
+            self.chars = None
+            return True
+        self.chars.extend(_token_char(i) for i in range(len(self.chars), vocab_size))
+        return False
+
+    def key(self, ids: list[int]) -> str | tuple[int, ...]:
+        chars = self.chars
+        return tuple(ids) if chars is None else "".join([chars[i] for i in ids])
+
+
+def _as_tuple(key: str | tuple[int, ...]) -> tuple[int, ...]:
+    return key if isinstance(key, tuple) else tuple(_char_token(c) for c in key)
+
+
+def _lcs_keys(id_lists: list[list[int]], vocab_size: int) -> list[str | tuple[int, ...]]:
+    """LCS keys of token-id lists over a vocabulary of `vocab_size` tokens (see `_KeyCodec`)."""
+    codec = _KeyCodec()
+    codec.grow(vocab_size)
+    return [codec.key(ids) for ids in id_lists]
 
 
 def _signature(elements: Iterable[int]) -> list[int]:
@@ -226,64 +273,166 @@ def _popcount(words: np.ndarray) -> np.ndarray:
     return counts[:, 0] if counts.shape[1] == 1 else counts.sum(axis=1)
 
 
-def _global_order(elements: list[list[int]], n_elements: int) -> list[list[int]]:
-    """Sort each item's elements rarest first (ids break ties), the order the prefix filter needs."""
-    freq = [0] * n_elements
-    for item in elements:
-        for element in item:
-            freq[element] += 1
-    position = [0] * n_elements
-    for pos, element in enumerate(sorted(range(n_elements), key=lambda e: (freq[e], e))):
-        position[element] = pos
-    return [sorted(item, key=position.__getitem__) for item in elements]
+@dataclass(frozen=True)
+class _Encoded:
+    """One text ready to probe or insert: computed once, whichever happens."""
+
+    key: str | tuple[int, ...]
+    elements: list[int]
+    sig: list[int]
+
+    @property
+    def folded(self) -> int:
+        """The OR of the words: a valid 64-bit signature of the same set (bit = hash mod 64)."""
+        return self.sig[0] | self.sig[1] | self.sig[2] | self.sig[3]
 
 
-class _Index:
-    """All texts (pool first, then candidates), plus an inverted index over the kept ones.
+class RougeLIndex:
+    """An incremental, exact ROUGE-L near-duplicate index (Self-Instruct semantics).
 
-    Slot numbers are positions in [*pool, *candidates], so "lowest slot" means
-    pool before candidates, then input order.
+    Texts are appended and never re-processed: adding one tokenizes it once,
+    posts its elements and appends its signature (arrays grow by doubling), so
+    a generation loop costs O(new items) per round instead of rebuilding over
+    the whole pool.  `find_duplicate` reports the highest-scoring item with
+    ROUGE-L F > threshold (lowest position on ties), exactly as `rouge_score`
+    would score it.  Items are referred to by position (0, 1, ... in the order
+    they were added); the index keeps references to the texts, not copies.
     """
 
-    def __init__(self, texts: Sequence[str], threshold: float) -> None:
-        encoder = _Encoder()
-        encoded = [encoder.encode(text) for text in texts]
-        self.keys: Sequence[str | tuple[int, ...]] = _lcs_keys(
-            [ids for ids, _ in encoded], len(encoder.token_ids)
-        )
-        elements = [encoder.finish(els) for _, els in encoded]
-        self.ordered = _global_order(elements, encoder.n_elements)
-        self.size_list = [len(els) for els in elements]
-        self.sizes = np.array(self.size_list, dtype=np.int64)
-        self.sigs = np.array([_signature(els) for els in elements], dtype=np.uint64)
-        self.sigs = self.sigs.reshape(len(texts), _SIG_WORDS)
-        # The OR of the words is a valid 64-bit signature of the same set (bit = hash mod 64).
-        self.folded = np.bitwise_or.reduce(self.sigs, axis=1)
-        self.bounds = _Bounds(threshold)
-        self.postings: dict[int, array[int]] = {}
+    def __init__(self, threshold: float = 0.7) -> None:
+        _check_threshold(threshold)
+        self._bounds = _Bounds(threshold)
+        self._encoder = _Encoder()
+        self._codec = _KeyCodec()
+        self._texts: list[str] = []
+        self._keys: list[str | tuple[int, ...]] = []
+        self._postings: dict[int, array[int]] = {}
+        self._sizes = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
+        self._sigs = np.zeros((_INITIAL_CAPACITY, _SIG_WORDS), dtype=np.uint64)
+        self._folded = np.zeros(_INITIAL_CAPACITY, dtype=np.uint64)
+        # Elements beyond the bits set in the folded signature (size - popcount).
+        self._spare = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
 
-    def add(self, slot: int) -> None:
-        """Index a pool item or kept candidate under the elements of its prefix."""
-        for element in self.ordered[slot][: self.bounds.prefix_len(self.size_list[slot])]:
-            self.postings.setdefault(element, array("i")).append(slot)
+    @property
+    def threshold(self) -> float:
+        return self._bounds.threshold
 
-    def _candidates(self, slot: int) -> np.ndarray:
-        """Indexed slots sharing a prefix element whose overlap bound can exceed the threshold.
+    def __len__(self) -> int:
+        return len(self._texts)
 
-        The folded 64-bit signatures prune almost everything with 1-D array
-        operations; the full signatures then tighten the bound on the few
-        survivors.  Only then are duplicates (a slot found via several prefix
-        elements) removed, on a tiny array.
+    def text(self, position: int) -> str:
+        """The text added at `position`."""
+        return self._texts[position]
+
+    def add(self, text: str) -> int:
+        """Add a text unconditionally (a seed or pool item); return its position."""
+        return self._insert(text, self._encode(text))
+
+    def extend(self, texts: Iterable[str]) -> range:
+        """Add texts unconditionally (pool items are never compared with each other)."""
+        start = len(self)
+        for text in texts:
+            self.add(text)
+        return range(start, len(self))
+
+    def find_duplicate(self, text: str) -> RougeMatch | None:
+        """The indexed item whose ROUGE-L F with `text` is highest and > threshold, if any."""
+        match = self._best_match(self._encode(text))
+        return None if match is None else RougeMatch(match[0], self._texts[match[0]], match[1])
+
+    def filter(self, candidates: Iterable[str]) -> list[int]:
+        """Indices of the candidates kept, in order; kept ones are added to the index.
+
+        A candidate is kept when its F against every indexed item and every
+        candidate kept earlier in this call is <= threshold (Self-Instruct).
         """
-        m = self.size_list[slot]
-        prefix = self.ordered[slot][: self.bounds.prefix_len(m)]
-        lists = [self.postings[e] for e in prefix if e in self.postings]
-        if not lists:
+        return [d.index for d in self.filter_detailed(candidates) if d.kept]
+
+    def filter_detailed(self, candidates: Iterable[str]) -> list[DedupDecision]:
+        """`filter`, with the reason for every decision (see `DedupDecision`)."""
+        start = len(self)
+        kept: list[int] = []  # candidate index of position start + k
+        decisions = []
+        for i, text in enumerate(candidates):
+            encoded = self._encode(text)
+            match = self._best_match(encoded)
+            if match is None:
+                self._insert(text, encoded)
+                kept.append(i)
+                decisions.append(DedupDecision(index=i, kept=True))
+                continue
+            position, score = match
+            source = "pool" if position < start else "candidate"
+            match_index = position if position < start else kept[position - start]
+            decisions.append(
+                DedupDecision(i, False, source, match_index, self._texts[position], score)
+            )
+        return decisions
+
+    def _encode(self, text: str) -> _Encoded:
+        """Tokenize and sign a text once; probing interns its tokens too (vocabulary only)."""
+        ids, elements = self._encoder.encode(text)
+        if self._codec.grow(len(self._encoder.token_ids)):
+            self._keys = [_as_tuple(key) for key in self._keys]  # once, past ~1.1M tokens
+        return _Encoded(self._codec.key(ids), elements, _signature(elements))
+
+    def _insert(self, text: str, encoded: _Encoded) -> int:
+        """Append one item: its key, signature and a posting for every element."""
+        position = len(self._texts)
+        if position == len(self._sizes):
+            self._grow()
+        self._texts.append(text)
+        self._keys.append(encoded.key)
+        self._sizes[position] = len(encoded.elements)
+        self._sigs[position] = encoded.sig
+        self._folded[position] = encoded.folded
+        self._spare[position] = len(encoded.elements) - encoded.folded.bit_count()
+        postings = self._postings
+        for element in encoded.elements:
+            if element not in postings:
+                postings[element] = array("i")
+            postings[element].append(position)
+        return position
+
+    def _grow(self) -> None:
+        """Double the signature arrays: amortized O(1) per item, old rows only memcpy'd."""
+        self._sizes = np.concatenate([self._sizes, np.zeros_like(self._sizes)])
+        self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
+        self._folded = np.concatenate([self._folded, np.zeros_like(self._folded)])
+        self._spare = np.concatenate([self._spare, np.zeros_like(self._spare)])
+
+    def _candidates(self, encoded: _Encoded) -> np.ndarray:
+        """Positions sharing a probed element whose overlap bound can exceed the threshold.
+
+        The probe reads the posting lists of its prefix_len rarest elements
+        (elements never posted count as empty lists).  The folded 64-bit
+        signatures then prune almost everything with a few 1-D array
+        operations; the full signatures tighten the bound on the survivors.
+        Only then are duplicates (found via several elements) removed, on a
+        tiny array.
+        """
+        m = len(encoded.elements)
+        postings = self._postings
+        lists = sorted((postings[e] for e in encoded.elements if e in postings), key=len)
+        prefix = self._bounds.prefix_len(m)
+        probe = prefix - (m - len(lists))
+        if probe <= 0:
             return np.empty(0, dtype=np.int64)
-        cand = np.concatenate([np.frombuffer(lst, dtype=np.intc) for lst in lists])
-        cand = cand[self._could_match(m, self.folded[slot], self.folded[cand], self.sizes[cand])]
+        # intp indices: `take` with them is several times faster than with int32.
+        cand = np.concatenate(
+            [np.frombuffer(lst, dtype=np.intc) for lst in lists[:probe]], dtype=np.intp
+        )
+        folded = encoded.folded
+        shared = _popcount(self._folded.take(cand) & np.uint64(folded))
+        sizes = self._sizes.take(cand)
+        # Bits of one side missing from the other each stand for a missing element:
+        # overlap <= m - (bits_x - shared) and <= n - (bits_y - shared).
+        bound = shared + np.minimum(m - folded.bit_count(), self._spare.take(cand))
+        keep = 2 * bound > (self._bounds.threshold - _SLACK) * (m + sizes)
+        cand, sizes = cand[keep], sizes[keep]
         if cand.size:
-            cand = cand[self._could_match(m, self.sigs[slot], self.sigs[cand], self.sizes[cand])]
+            sig = np.array(encoded.sig, dtype=np.uint64)
+            cand = cand[self._could_match(m, sig, self._sigs.take(cand, axis=0), sizes)]
         return np.unique(cand)
 
     def _could_match(
@@ -293,16 +442,16 @@ class _Index:
         miss_x = _popcount(sig_x & ~sig_y)
         miss_y = _popcount(sig_y & ~sig_x)
         overlap = np.minimum(m - miss_x, n - miss_y)
-        return 2 * overlap / (m + n) > self.bounds.threshold - _SLACK
+        return 2 * overlap / (m + n) > self._bounds.threshold - _SLACK
 
-    def best_match(self, slot: int) -> tuple[int, float] | None:
-        """Highest-scoring indexed slot whose F exceeds the threshold (lowest slot on ties)."""
+    def _best_match(self, encoded: _Encoded) -> tuple[int, float] | None:
+        """Highest-scoring indexed position whose F exceeds the threshold (lowest on ties)."""
         best: tuple[int, float] | None = None
-        key, m = self.keys[slot], self.size_list[slot]
-        for other in self._candidates(slot).tolist():
-            lcs = LCSseq.similarity(key, self.keys[other])
-            score = _fmeasure(lcs, m, self.size_list[other])
-            if score > self.bounds.threshold and (best is None or score > best[1]):
+        key, m, threshold = encoded.key, len(encoded.elements), self._bounds.threshold
+        for other in self._candidates(encoded).tolist():
+            other_key = self._keys[other]  # one code point / int per token
+            score = _fmeasure(LCSseq.similarity(key, other_key), m, len(other_key))
+            if score > threshold and (best is None or score > best[1]):
                 best = (other, score)
         return best
 
@@ -316,34 +465,9 @@ def rouge_l_dedup_detailed(
     previously kept candidate is <= `threshold` (pool items are never
     compared with each other).  Texts with no tokens score 0 against anything.
     """
-    _check_threshold(threshold)
-    index = _Index([*pool, *candidates], threshold)
-    for slot in range(len(pool)):
-        index.add(slot)
-    decisions = []
-    for i in range(len(candidates)):
-        match = index.best_match(len(pool) + i)
-        if match is None:
-            index.add(len(pool) + i)
-            decisions.append(DedupDecision(index=i, kept=True))
-        else:
-            decisions.append(_dropped(i, match[0], match[1], pool, candidates))
-    return decisions
-
-
-def _dropped(
-    i: int, slot: int, score: float, pool: Sequence[str], candidates: Sequence[str]
-) -> DedupDecision:
-    in_pool = slot < len(pool)
-    match_index = slot if in_pool else slot - len(pool)
-    return DedupDecision(
-        index=i,
-        kept=False,
-        match_source="pool" if in_pool else "candidate",
-        match_index=match_index,
-        match_text=pool[match_index] if in_pool else candidates[match_index],
-        score=score,
-    )
+    index = RougeLIndex(threshold)
+    index.extend(pool)
+    return index.filter_detailed(candidates)
 
 
 def rouge_l_dedup(

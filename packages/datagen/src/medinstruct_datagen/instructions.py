@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from medinstruct_core.llm.config import Sampling
 from medinstruct_core.llm.types import Endpoint, LLMRequest, LLMResult
 from medinstruct_core.records import GeneratedTask, Task
-from medinstruct_curate.rouge import rouge_l_dedup
+from medinstruct_curate.rouge import RougeLIndex
 from medinstruct_datagen.config import GenerateInstructionsConfig
 from medinstruct_datagen.parsing import (
     ParseResult,
@@ -175,13 +175,17 @@ def _collect(
 
 def _keep(
     candidates: list[tuple[Task, LLMResult]],
-    pool: list[str],
+    dedup: RougeLIndex,
     cfg: GenerateInstructionsConfig,
     default_model: str,
     out: GenerationResult,
 ) -> None:
-    """Apply ROUGE-L dedup against `pool` (seeds + kept) and append the survivors."""
-    survivors = rouge_l_dedup([t.instruction for t, _ in candidates], pool, cfg.rouge_threshold)
+    """Apply ROUGE-L dedup against `dedup` (seeds + kept) and append the survivors.
+
+    The index is updated in place, so a round costs O(its candidates), not
+    O(pool).  Surplus survivors enter it too; they only occur in the last round.
+    """
+    survivors = dedup.filter([t.instruction for t, _ in candidates])
     if len(survivors) < len(candidates):
         out.rejects["duplicate"] += len(candidates) - len(survivors)
     for index in survivors:
@@ -218,7 +222,8 @@ def generate_instructions(
     structured = client.response_mode != "off"
     sampling = sampling or DEFAULT_TEACHER_SAMPLING
     out = GenerationResult(mode="structured" if structured else "text")
-    pool = [seed.instruction for seed in seeds]
+    dedup = RougeLIndex(cfg.rouge_threshold)
+    dedup.extend(seed.instruction for seed in seeds)
     while len(out.tasks) < cfg.num_tasks and out.requests < cfg.max_requests:
         stop = min(out.requests + cfg.requests_per_round, cfg.max_requests)
         kept = list(out.tasks)  # frozen for the whole round: requests depend on it
@@ -232,9 +237,7 @@ def generate_instructions(
         out.requests, out.rounds = stop, out.rounds + 1
         out.requested_tasks += len(requests) * cfg.tasks_per_request
         candidates = _collect(results, structured, out)
-        _keep(
-            candidates, pool + [t.instruction for t in out.tasks], cfg, client.endpoint.model, out
-        )
+        _keep(candidates, dedup, cfg, client.endpoint.model, out)
         if any(r.failure == "budget_exhausted" for r in results):
             out.stop_reason = "budget_exhausted"
             return out
