@@ -22,5 +22,8 @@ def run_cli(main: Callable[[], int], stage: str) -> int:
         print(f"{stage}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{stage}: interrupted; no partial output was written (paid LLM replies stay cached)", file=sys.stderr)
+        print(
+            f"{stage}: interrupted; no partial output was written (paid LLM replies stay cached)",
+            file=sys.stderr,
+        )
         return 130
