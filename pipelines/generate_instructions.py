@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         stage_run("generate_instructions", root=ROOT, config=config, inputs=[args.seeds]) as run,
         open_role(llm, "teacher", root=ROOT) as client,
     ):
-        result = generate_instructions(seeds, client, cfg, seed, sampling=llm.teacher.sampling)
+
+        def log_round(step: int, round_metrics: dict[str, float]) -> None:
+            run.log_metrics({**round_metrics, **client.stats.as_metrics("llm.")}, step=step)
+
+        result = generate_instructions(
+            seeds, client, cfg, seed, sampling=llm.teacher.sampling, on_round=log_round
+        )
         write_jsonl(args.out, result.tasks)
         metrics = {**result.metrics(), **client.stats.as_metrics("llm.")}
         summary = {"mode": result.mode, "stop_reason": result.stop_reason}

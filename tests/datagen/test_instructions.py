@@ -367,3 +367,25 @@ def test_distributions_count_label_columns_with_an_other_bucket() -> None:
     counts = distributions(tasks, top_k=2)
     assert counts["type"] == {"QA": 2, "Extraction": 1, "(other)": 2}
     assert counts["difficulty"] == {"1": 1, "2": 1, "(other)": 3}
+
+
+def test_on_round_reports_growing_counts_per_round() -> None:
+    counter = itertools.count()
+
+    def script(request: LLMRequest) -> tuple[str | None, str]:
+        return json_reply([unique_task(next(counter), j) for j in range(2)]), "stop"
+
+    client = FakeClient(script, mode="json_object")
+    seen: list[tuple[int, float]] = []
+    cfg = GenerateInstructionsConfig(
+        num_tasks=6, tasks_per_request=2, max_requests=10, requests_per_round=1
+    )
+    generate_instructions(
+        SEEDS,
+        client,
+        cfg,
+        7,
+        progress=False,
+        on_round=lambda r, m: seen.append((r, m["tasks_kept"])),
+    )
+    assert seen == [(1, 2.0), (2, 4.0), (3, 6.0)]

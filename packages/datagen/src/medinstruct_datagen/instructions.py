@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -210,8 +210,12 @@ def generate_instructions(
     rng_seed: int,
     sampling: Sampling | None = None,
     progress: bool = True,
+    on_round: Callable[[int, dict[str, float]], None] | None = None,
 ) -> GenerationResult:
     """Generate up to `cfg.num_tasks` new, non-duplicate tasks from `seeds`.
+
+    `on_round(round, metrics)` is called after every round (the stage logs them as
+    MLflow step metrics, so a long run's yield and rejects can be watched live).
 
     `sampling` is the teacher role's (`llm.teacher.sampling`); the paper's
     values are the default. Structured output (JSON schema) is used unless the
@@ -231,6 +235,9 @@ def generate_instructions(
             build_request(i, seeds, kept, cfg, rng_seed, client.response_mode, sampling)
             for i in range(out.requests, stop)
         ]
+        set_postfix = getattr(client, "set_postfix", None)
+        if set_postfix is not None:  # the kept count on the progress bar
+            set_postfix(kept=f"{len(out.tasks)}/{cfg.num_tasks}")
         results = client.run(
             requests, desc=f"instructions round {out.rounds + 1}", progress=progress
         )
@@ -238,6 +245,8 @@ def generate_instructions(
         out.requested_tasks += len(requests) * cfg.tasks_per_request
         candidates = _collect(results, structured, out)
         _keep(candidates, dedup, cfg, client.endpoint.model, out)
+        if on_round is not None:
+            on_round(out.rounds, out.metrics())
         if any(r.failure == "budget_exhausted" for r in results):
             out.stop_reason = "budget_exhausted"
             return out
