@@ -46,3 +46,17 @@ def test_use_rewrites_params_and_unknown_keys_fail(tmp_path, project_root):
         profiles.render(tmp_path, "typo")
     with pytest.raises(SystemExit, match="unknown profile 'nope'"):
         profiles.render(tmp_path, "nope")
+
+
+def test_smoke_copy_takes_sources_but_never_stale_stage_outputs(tmp_path):
+    import subprocess
+
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    (src / "data").mkdir(parents=True)
+    (src / "dvc.yaml").write_text("stages:\n  s:\n    cmd: x\n    outs: [data/out.jsonl]\n")
+    (src / "data" / "out.jsonl").write_text("stale\n")
+    (src / "new_code.py").write_text("print(1)\n")
+    subprocess.run(["git", "init", "-q"], cwd=src, check=True)
+    dest.mkdir()
+    profiles._copy_tree(src, dest)
+    assert sorted(p.name for p in dest.rglob("*") if p.is_file()) == ["dvc.yaml", "new_code.py"]

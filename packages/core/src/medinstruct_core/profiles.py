@@ -80,13 +80,34 @@ def use(root: Path, name: str) -> None:
     print(f"params.yaml now holds the '{name}' profile (git diff params.yaml shows the changes)")
 
 
+def stage_outputs(root: Path) -> set[str]:
+    """Every out and metrics path declared in dvc.yaml."""
+    stages = (yaml_safe_load(root / "dvc.yaml").get("stages") or {}).values()
+    paths: set[str] = set()
+    for stage in stages:
+        for key in ("outs", "metrics", "plots"):
+            for entry in stage.get(key) or []:
+                paths.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
+    return paths
+
+
+def yaml_safe_load(path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(path.read_text()) or {}
+
+
 def _copy_tree(root: Path, dest: Path) -> None:
-    """Copy what git would check out (tracked + untracked-not-ignored) into `dest`."""
+    """Copy the project's sources into `dest`: tracked files plus new untracked ones
+    (so uncommitted edits are tested), but never a stage output left in the workspace."""
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=root, capture_output=True, check=True,
     ).stdout.decode().split("\0")  # fmt: skip
+    outputs = stage_outputs(root)
     for rel in filter(None, files):
+        if any(rel == out or rel.startswith(out.rstrip("/") + "/") for out in outputs):
+            continue
         src = root / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
