@@ -60,3 +60,15 @@ def test_md5s_match_what_dvc_records(tmp_path):
         for p in ("data", "f.jsonl")
     }
     assert lineage.input_md5s(tmp_path, ["data", "f.jsonl"]) == recorded
+
+
+def test_md5_comes_from_the_file_not_a_stale_dvc_lock(tmp_path):
+    import hashlib
+
+    (tmp_path / "out.jsonl").write_text("new\n")
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  s:\n    cmd: x\n    outs:\n    - path: out.jsonl\n      md5: 0000\n"
+    )
+    assert lineage.input_md5s(tmp_path, ["out.jsonl"]) == {
+        "out.jsonl": hashlib.md5(b"new\n").hexdigest()
+    }

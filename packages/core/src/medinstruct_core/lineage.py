@@ -58,30 +58,17 @@ def dir_md5(path: Path) -> str:
     return hashlib.md5(manifest).hexdigest() + ".dir"
 
 
-def locked_outs(root: Path) -> dict[str, str]:
-    """md5 of every stage out recorded in dvc.lock, by path relative to the root."""
-    lock = root / "dvc.lock"
-    if not lock.exists():
-        return {}
-    data: dict[str, Any] = yaml.safe_load(lock.read_text()) or {}
-    outs: dict[str, str] = {}
-    for stage in (data.get("stages") or {}).values():
-        for out in stage.get("outs") or []:
-            if "md5" in out:
-                outs[out["path"]] = out["md5"]
-    return outs
-
-
 def input_md5s(root: Path, paths: list[str]) -> dict[str, str]:
-    """md5 of each input as DVC records it: from dvc.lock when the upstream stage wrote it,
-    else computed the way DVC does (files: content md5; directories: manifest md5 + '.dir')."""
-    recorded = locked_outs(root)
+    """md5 of each path computed the way DVC records it (files: content md5;
+    directories: manifest md5 + '.dir').
+
+    Always computed from the files, never read from dvc.lock: DVC rewrites the
+    lock only after a stage finishes, so during a stage it can be stale.
+    """
     result: dict[str, str] = {}
     for rel in paths:
         path = root / rel
-        if rel in recorded and path.exists():
-            result[rel] = recorded[rel]
-        elif path.is_file():
+        if path.is_file():
             result[rel] = file_md5(path)
         elif path.is_dir():
             result[rel] = dir_md5(path)
