@@ -7,9 +7,6 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 
 def git_commit(root: Path) -> str:
