@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer, tokenize
 
+from benchmarks.bench_dedup import reference_rouge_l_dedup
 from medinstruct_curate import rouge
 from medinstruct_curate.rouge import (
     _fmeasure,
@@ -20,22 +19,6 @@ from medinstruct_curate.rouge import (
 )
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-
-
-def reference_rouge_l_dedup(
-    candidates: Sequence[str], pool: Sequence[str] = (), threshold: float = 0.7
-) -> list[int]:
-    """The Alpaca loop: rouge_score LCS of each new text against every kept text."""
-    kept_tokens = [tokenize.tokenize(text, None) for text in pool]
-    kept: list[int] = []
-    for i, text in enumerate(candidates):
-        tokens = tokenize.tokenize(text, None)
-        scores = [rouge_scorer._score_lcs(tokens, other).fmeasure for other in kept_tokens]
-        if scores and max(scores) > threshold:
-            continue
-        kept.append(i)
-        kept_tokens.append(tokens)
-    return kept
 
 
 def _words(*groups: tuple[str, int]) -> str:
