@@ -58,18 +58,23 @@ profile: ## switch params.yaml to a profile: make profile P=paper (default|smoke
 	$(PY) -m medinstruct_core.profiles use $(P)
 
 gate-fixtures: ## the GX gate on the committed fixtures: good must pass, each bad must fail
-	$(PY) pipelines/validate.py --no-mlflow --input tests/fixtures/gate/good.jsonl
+	$(PY) pipelines/validate.py --no-mlflow --params params.yaml --input tests/fixtures/gate/good.jsonl
 	@for f in tests/fixtures/gate/bad_*.jsonl; do \
-		if $(PY) pipelines/validate.py --no-mlflow --input $$f >/dev/null 2>&1; then \
+		if $(PY) pipelines/validate.py --no-mlflow --params params.yaml --input $$f >/dev/null 2>&1; then \
 			echo "gate did NOT block $$f"; exit 1; else echo "gate blocked $$f"; fi; done
 
 repro: ## dvc repro on the current params.yaml
 	dvc repro
 
-lint: ## ruff (format check + lint) and mypy on packages/
+PACKAGES := core text datagen curate gate train evaluate
+PACKAGE_SRCS := $(addsuffix /src,$(addprefix packages/,$(PACKAGES)))
+
+lint: ## ruff (format check + lint), mypy on packages/, deptry (declared deps = imports)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
-	$(PY) -m mypy packages/core/src packages/datagen/src packages/curate/src packages/train/src packages/evaluate/src
+	$(PY) -m mypy $(PACKAGE_SRCS)
+	@# declared dependencies must match imports, package by package
+	@for pkg in $(PACKAGES); do (cd packages/$$pkg && $(PY) -m deptry src) || exit 1; done
 
 format: ## apply ruff formatting and autofixes
 	$(PY) -m ruff format .

@@ -25,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 from rouge_score import rouge_scorer, tokenize
 
-from medinstruct_curate.rouge import RougeLIndex, rouge_l_dedup
+from medinstruct_text.rouge import RougeLIndex, rouge_l_dedup
 
 T = TypeVar("T")
 

@@ -8,17 +8,21 @@ import time
 
 import pytest
 
+from medinstruct_core.cli import run_cli
 from medinstruct_core.llm import (
     ClientConfig,
     Endpoint,
+    EndpointRefused,
     EndpointUnreachable,
     LLMClient,
     LLMRequest,
     ResponseCache,
     Sampling,
+    TooManyFailures,
 )
+from medinstruct_core.llm.client import UnpricedModel
 from medinstruct_core.llm.config import Price
-from tests.fakes.fake_openai import DROP, HANG, LENGTH, NON_JSON, SLOW, TRUNCATED, status
+from tests.fakes.fake_openai import DROP, HANG, LENGTH, NON_JSON, QUOTA, SLOW, TRUNCATED, status
 
 # Tiny backoff so retries are fast, and far below the Retry-After values tested.
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.02, "timeout_s": 2.0}
@@ -44,6 +48,12 @@ def run(fake, n=1, *, cache=None, **overrides):
     return client, client.run(requests(n), progress=False)
 
 
+def one(fake, **overrides):
+    """One request through acomplete(): its result, without run()'s batch-level verdict."""
+    client = LLMClient(fake.endpoint(), config(**overrides), role="test")
+    return client, asyncio.run(client.acomplete(requests(1)[0]))
+
+
 def gaps(seen) -> list[float]:
     return [b.arrived - a.arrived for a, b in itertools.pairwise(seen)]
 
@@ -66,7 +76,7 @@ def test_429_honours_retry_after_ms(fake_openai):
 
 def test_429_without_retry_after_backs_off_then_fails_as_rate_limited(fake_openai):
     fake_openai.plan(status(429), times=None)
-    client, [result] = run(fake_openai, max_retries=2)
+    client, result = one(fake_openai, max_retries=2)
     assert result.failure == "rate_limited" and result.attempts == 3
     assert "gave up after 3 attempts" in result.error
     assert len(fake_openai.seen()) == 3
@@ -79,13 +89,10 @@ def test_500_is_retried(fake_openai):
     assert result.ok and result.attempts == 3 and result.text == "echo: item-00"
 
 
-@pytest.mark.parametrize(
-    ("code", "hint"),
-    [(400, "rejected"), (401, "authentication"), (403, "denied"), (404, "not found")],
-)
+@pytest.mark.parametrize(("code", "hint"), [(400, "rejected"), (404, "not found")])
 def test_client_errors_fail_at_once_with_a_clear_message(fake_openai, code, hint):
     fake_openai.plan(status(code), times=None)
-    _, [result] = run(fake_openai)
+    _, result = one(fake_openai)
     assert result.failure == "http_error" and result.attempts == 1
     assert (
         f"HTTP {code}" in result.error
@@ -105,7 +112,7 @@ def test_slow_response_times_out_and_is_retried(fake_openai):
 
 def test_permanent_timeout_fails_cleanly(fake_openai):
     fake_openai.plan(HANG, times=None)
-    client, [result] = run(fake_openai, timeout_s=0.2, max_retries=1)
+    client, result = one(fake_openai, timeout_s=0.2, max_retries=1)
     assert result.failure == "timeout" and result.attempts == 2
     assert client.stats.failures["timeout"] == 1
 
@@ -121,7 +128,7 @@ def test_broken_bodies_are_retried_and_never_cached(fake_openai, tmp_path, fault
         assert result.ok and result.attempts == 2 and result.text == "echo: item-00"
         assert len(cache) == 1
     fake_openai.plan(fault, times=None)
-    _, [failed] = run(fake_openai, max_retries=1)
+    _, failed = one(fake_openai, max_retries=1)
     assert failed.failure == reason and failed.attempts == 2
 
 
@@ -269,18 +276,29 @@ def test_structured_output_is_sent_in_the_endpoint_dialect(fake_openai):
 
 def test_api_key_never_leaks_into_errors_logs_stats_or_cache(fake_openai, tmp_path, caplog):
     secret = "sk-very-secret-123"
-    fake_openai.plan(status(401, message=f"Incorrect API key provided: {secret}"), when="item-01")
+    fake_openai.plan(status(400, message=f"Bad request with key {secret}"), when="item-01")
     fake_openai.plan(status(500, message=f"oops {secret}"), times=None, when="item-02")
+    fake_openai.plan(status(401, message=f"Incorrect API key provided: {secret}"), when="item-03")
     caplog.set_level(logging.DEBUG)
+    calls = []
+    lenient = config(max_retries=1, max_failure_rate=1.0)
+    endpoint = fake_openai.endpoint(api_key=secret)
     with ResponseCache(tmp_path / "c.sqlite") as cache:
-        client = LLMClient(fake_openai.endpoint(api_key=secret), config(max_retries=1), cache=cache)
+        client = LLMClient(endpoint, lenient, cache=cache, on_call=calls.append)
         results = client.run(requests(3), progress=False)
+        with pytest.raises(EndpointRefused) as refused:  # item-03 gets the 401
+            client.run(requests(4)[3:], progress=False)
+    with pytest.raises(TooManyFailures) as too_many:  # item-02 fails every time
+        LLMClient(endpoint, config(max_retries=1)).run(requests(3)[2:], progress=False)
     assert fake_openai.seen()[0].authorization == f"Bearer {secret}"  # it was used...
-    assert results[0].ok and results[1].failure and results[2].failure
+    assert results[0].ok and results[1].failure and results[2].failure and len(calls) == 1
     leaks = [r.error or "" for r in results] + [
         caplog.text,
         repr(client.stats),
         repr(client.endpoint),
+        repr(calls),
+        str(too_many.value),
+        str(refused.value),
     ]
     assert not [text for text in leaks if secret in text]  # ...and shown nowhere
     assert secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
@@ -312,3 +330,124 @@ def test_max_concurrency_bounds_requests_in_flight(fake_openai):
     _, results = run(fake_openai, 12, max_concurrency=3)
     assert all(r.ok for r in results)
     assert fake_openai.peak_in_flight == 3
+
+
+# -- failing fast on what retries cannot fix ----------------------------------------------------
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed once the block ends: connection refused
+
+
+def test_unpriced_remote_model_is_refused_before_any_request(fake_openai):
+    paid = config(free_endpoints=[])  # the fake's 127.0.0.1 URL is no longer free
+    with pytest.raises(UnpricedModel, match=r"'fake-model'.*llm\.client\.prices\.fake-model"):
+        LLMClient(fake_openai.endpoint(), paid, role="judge")
+    openai_default = Endpoint(None, "gpt-4o-mini", "remote", "json_schema", "sk-x")
+    with pytest.raises(UnpricedModel, match=r"api\.openai\.com.*prices\.gpt-4o-mini"):
+        LLMClient(openai_default, config())
+    assert len(fake_openai.seen()) == 0
+    embedded = Endpoint("http://10.0.0.1:8080/v1", "local", "embedded", "json_object", "EMPTY")
+    assert LLMClient(embedded, paid).free  # the embedded server needs no price
+    priced = config(free_endpoints=[], prices={"fake-model": Price(input=1.0, output=1.0)})
+    assert not LLMClient(fake_openai.endpoint(), priced).free
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [(QUOTA, "insufficient_quota"), (status(401), "authentication failed"),
+     (status(403), "access denied")],
+)  # fmt: skip
+def test_refused_endpoint_stops_the_stage_after_exactly_one_request(fake_openai, fault, reason):
+    fake_openai.plan(fault, times=None)
+    client = LLMClient(fake_openai.endpoint(), config(max_concurrency=4, max_retries=5))
+    with pytest.raises(EndpointRefused) as info:
+        client.run(requests(10), progress=False)
+    assert len(fake_openai.seen()) == 1  # neither retried nor sent by the other workers
+    message = str(info.value)
+    assert reason in message and fake_openai.base_url in message and "\n" not in message
+    with pytest.raises(EndpointRefused):  # and it stays refused, still without sending
+        client.run(requests(2), progress=False)
+    assert len(fake_openai.seen()) == 1
+
+
+def test_refusal_is_a_user_error_of_one_line_and_exit_2(fake_openai, capsys):
+    fake_openai.plan(status(401), times=None)
+    client = LLMClient(fake_openai.endpoint(), config())
+
+    def main() -> int:
+        client.run(requests(3), progress=False)
+        return 0
+
+    assert run_cli(main, "generate_instructions") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("generate_instructions: error: ")
+    assert "HTTP 401" in err and fake_openai.base_url in err
+
+
+def test_unreachable_endpoint_with_small_runs_stops_within_a_bounded_number_of_calls():
+    endpoint = Endpoint(f"http://127.0.0.1:{closed_port()}/v1", "m", "remote", "off", "k")
+    client = LLMClient(endpoint, config(max_retries=1), role="teacher")
+    calls = 0
+    with pytest.raises(EndpointUnreachable):
+        for calls in range(1, 11):  # noqa: B007 - read after the loop
+            client.run(requests(2), progress=False)
+    assert calls <= 2 and client.stats.api_calls <= 2 * 2 * 2
+
+
+def test_unreachable_is_counted_across_run_calls(fake_openai, tmp_path):
+    # Each run() holds one cache hit and one new request to a dead server: no single run
+    # is "all connection failures", and cache hits must not reset the count.
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        LLMClient(fake_openai.endpoint(), config(), cache=cache).run(requests(5), progress=False)
+        dead = Endpoint(f"http://127.0.0.1:{closed_port()}/v1", "fake-model", "remote", "off",
+                        "k", cache_id="fake")  # fmt: skip
+        client = LLMClient(dead, config(max_retries=0, max_failure_rate=1.0), cache=cache)
+        fresh = [LLMRequest(({"role": "user", "content": f"new-{i}"},), Sampling(max_tokens=8))
+                 for i in range(5)]  # fmt: skip
+        calls = 0
+        with pytest.raises(EndpointUnreachable, match="the first 3 requests"):
+            for calls in range(1, 6):
+                results = client.run([requests(5)[calls - 1], fresh[calls - 1]], progress=False)
+                assert [r.cached for r in results] == [True, False]
+    assert calls == 3
+
+
+def test_failure_rate_at_the_limit_passes_and_above_it_raises(fake_openai):
+    for i in (1, 2):
+        fake_openai.plan(status(500), times=None, when=f"item-0{i}")
+    _, results = run(fake_openai, 10, max_retries=0)  # 2 of 10 = 0.2: not above
+    assert sum(not r.ok for r in results) == 2
+    fake_openai.plan(status(500), times=None, when="item-03")
+    with pytest.raises(TooManyFailures, match=r"3 of 10 requests.*\(3 http_error\)"):
+        run(fake_openai, 10, max_retries=0)
+
+
+def test_a_run_where_every_request_failed_raises_even_with_no_rate_limit(fake_openai):
+    fake_openai.plan(status(500), times=None)
+    with pytest.raises(TooManyFailures, match="2 of 2 requests"):
+        run(fake_openai, 2, max_retries=0, max_failure_rate=1.0)
+
+
+def test_429_without_retry_after_pauses_every_worker(fake_openai):
+    client = LLMClient(fake_openai.endpoint(), config(backoff_initial_s=0.6, backoff_max_s=0.6))
+    client.run(requests(1), progress=False)  # the endpoint is proven: workers run in parallel
+    fake_openai.latency_s = 0.1
+    fake_openai.plan(status(429), times=1, when="item-01")
+    client.run(requests(9)[1:], progress=False)
+    seen = fake_openai.seen()[1:]
+    limited = next(s for s in seen if s.fault == "status").arrived
+    after = sorted(s.arrived - limited for s in seen if s.arrived > limited)
+    # The 429 comes back at +0.1 s, as do the 3 other requests in flight; their workers may
+    # race it to send one more each. After that, the shared pause (0.3-0.6 s) holds every
+    # worker: nothing may arrive between +0.2 s and +0.39 s. Without it, the workers'
+    # next requests would arrive at ~+0.2-0.3 s.
+    assert len(seen) == 9 and len(after) == 8
+    assert not [t for t in after if 0.2 < t < 0.39], after
+    assert after[-1] >= 0.39
+
+
+def test_spend_metrics_are_always_present(fake_openai):
+    client, _ = run(fake_openai, 2)
+    metrics = client.stats.as_metrics("llm.")
+    assert metrics["llm.spend_usd_stage"] == 0.0 and metrics["llm.spend_usd_total"] == 0.0

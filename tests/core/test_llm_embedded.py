@@ -5,6 +5,7 @@ import json
 import pytest
 
 from medinstruct_core.llm import LLMRequest, LLMSection, Sampling, open_role
+from medinstruct_core.llm.embedded import BUILTIN_MODELS
 
 SCHEMA = {
     "type": "object",
@@ -25,10 +26,12 @@ def test_structured_output_from_llama_cpp_and_cache_survives_a_new_port(tmp_path
     )
     with open_role(llm, "teacher", root=tmp_path, env={}) as client:
         assert client.response_mode == "json_object"
+        assert client.endpoint.model == "smollm2-135m"  # the role's registry model
+        assert client.endpoint.cache_id == f"embedded/{BUILTIN_MODELS['smollm2-135m'].sha256}"
         [first] = client.run([request], progress=False)
     assert first.ok and not first.cached, first.error
     assert isinstance(json.loads(first.text)["symptom"], str)  # grammar-constrained by the schema
-    # A second server gets another random port; the cache is keyed by model file, so it hits.
+    # A second server gets another random port; the cache is keyed by the model's sha256, so it hits.
     with open_role(llm, "teacher", root=tmp_path, env={}) as client:
         [again] = client.run([request], progress=False)
         assert client.stats.api_calls == 0

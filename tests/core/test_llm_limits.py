@@ -79,3 +79,19 @@ def test_backoff_grows_exponentially_within_jitter_and_cap():
         assert min(delays) >= ceiling / 2
         assert max(delays) <= ceiling
         assert max(delays) - min(delays) > ceiling / 4  # jittered, not constant
+
+
+def test_shared_backoff_grows_per_episode_not_per_concurrent_429():
+    clock = FakeClock()
+    cooldown = Cooldown(clock=clock)
+    rng = random.Random(0)
+    first = cooldown.backoff(1.0, 8.0, rng)
+    assert 0.5 <= first <= 1.0 and cooldown.remaining() == pytest.approx(first)
+    # Three more workers report the same overload while the pause holds: no escalation.
+    assert [cooldown.backoff(1.0, 8.0, rng) for _ in range(3)] == [pytest.approx(first)] * 3
+    clock.now += first
+    second = cooldown.backoff(1.0, 8.0, rng)  # a new 429 after the pause: the next step
+    assert 1.0 <= second <= 2.0
+    clock.now += second
+    cooldown.settle()  # a success: back to the first step
+    assert 0.5 <= cooldown.backoff(1.0, 8.0, rng) <= 1.0

@@ -1,10 +1,19 @@
 import dataclasses
 
+import httpx
+import openai
 import pytest
 
 from medinstruct_core.llm.config import Sampling
 from medinstruct_core.llm.types import Endpoint, LLMRequest
-from medinstruct_core.llm.wire import BadResponse, build_payload, estimate_tokens, parse_completion
+from medinstruct_core.llm.wire import (
+    BadResponse,
+    build_payload,
+    classify,
+    estimate_tokens,
+    parse_completion,
+    prompt_tokens_for,
+)
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
 REQUEST = LLMRequest(
@@ -77,3 +86,34 @@ def test_missing_usage_is_estimated():
     assert (done.text, done.finish_reason, done.prompt_tokens, done.completion_tokens, done.model) == (
         "12345678", "length", 10, 2, "m",
     )  # fmt: skip
+
+
+def status_error(code: int, body: dict) -> openai.APIStatusError:
+    request = httpx.Request("POST", "http://h/v1/chat/completions")
+    response = httpx.Response(code, json=body, request=request)
+    return openai.APIStatusError("boom", response=response, body=body.get("error", body))
+
+
+@pytest.mark.parametrize(
+    ("code", "error_code", "reason", "retryable", "refused"),
+    [
+        (401, None, "http_error", False, True),
+        (403, None, "http_error", False, True),
+        (429, "insufficient_quota", "http_error", False, True),
+        (429, "rate_limit_exceeded", "rate_limited", True, False),
+        (429, None, "rate_limited", True, False),
+        (404, None, "http_error", False, False),
+        (500, None, "http_error", True, False),
+    ],
+)
+def test_refusals_are_told_apart_from_what_a_retry_can_fix(
+    code, error_code, reason, retryable, refused
+):
+    body = {"error": {"message": "m", "type": "t", "code": error_code}}
+    failed = classify(status_error(code, body), "judge @ http://h/v1")
+    assert (failed.reason, failed.retryable, failed.refused) == (reason, retryable, refused)
+    assert failed.message.startswith("judge @ http://h/v1: HTTP")
+
+
+def test_prompt_tokens_fall_back_to_the_estimate_for_non_openai_names():
+    assert prompt_tokens_for(REQUEST, "my-local-model") == 40 // 4 + 1

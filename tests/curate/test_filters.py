@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from medinstruct_core.params import ParamsError, parse_section
-from medinstruct_core.records import Example, Usage
+from medinstruct_core.records import Example, Task, Usage
 from medinstruct_curate.curate import REASON_DUPLICATE, CurateConfig, curate
-from medinstruct_curate.filters import (
+from medinstruct_text.rules import (
     ALL_RULE_REASONS,
     REASON_BAD_START,
     REASON_BLACKLISTED,
@@ -20,9 +20,16 @@ from medinstruct_curate.filters import (
     REASON_TOO_LONG,
     REASON_TOO_SHORT,
     REASON_TRUNCATED,
+    REASON_UNSAFE_MULTIMODAL,
+    REASON_UNSAFE_PHI,
+    REASON_UNSAFE_REFUSAL,
+    TASK_RULE_REASONS,
     FilterConfig,
+    RuleHit,
     apply_rules,
+    apply_task_rules,
     check_rules,
+    check_task_rules,
 )
 
 GOOD_INSTRUCTION = "Explain how metformin lowers blood glucose in type 2 diabetes."
@@ -73,9 +80,11 @@ def test_good_example_passes_every_rule() -> None:
             REASON_BLACKLISTED,
         ),
         (
-            {"instruction": "Summarize the PHOTO findings for the referring doctor."},
+            {"instruction": "Summarize what the PHOTO shows for the referring doctor."},
             REASON_BLACKLISTED,
         ),
+        ({"instruction": "Listen to the recording and name the murmur."}, REASON_BLACKLISTED),
+        ({"instruction": "Open the attached PDF and list the doses."}, REASON_BLACKLISTED),
         (
             {
                 "instruction": "Summarize this discharge note.",
@@ -109,6 +118,12 @@ def test_each_rule_rejects_with_its_reason(fields: dict[str, Any], reason: str) 
             "instruction": "Explain why imaging is ordered after a head injury."
         },  # 'imaging' != 'image'
         {"instruction": "Describe the mapping of dermatomes in the lower limb."},
+        # Clinical senses of the old blacklist's words (the issue's false positives).
+        {"instruction": "Calculate the MAP from these vital signs.", "input": "BP 92/58 mmHg"},
+        {"instruction": "Summarise the nursing chart for the morning handover."},
+        {"instruction": "Explain how to draw blood cultures without contaminating them."},
+        {"instruction": "Explain how to file an incident report after a medication error."},
+        {"instruction": "Describe music therapy and its evidence in dementia care."},
         {"instruction": "Summarize this discharge note.", "input": "<noinput>"},
         {"instruction": "Summarize this discharge note.", "input": "Patient admitted with CAP."},
         {"output": "I'm sorry to hear about your symptoms; rest and fluids usually help."},
@@ -124,7 +139,10 @@ def test_first_failing_rule_wins_and_detail_names_the_cause() -> None:
     assert check_rules(example, CFG).reason == REASON_TRUNCATED  # type: ignore[union-attr]
     hit = check_rules(make_example(instruction="Describe this chest X-ray image now."), CFG)
     assert hit is not None
-    assert (hit.reason, hit.detail) == (REASON_BLACKLISTED, "mentions 'image'")
+    assert (hit.reason, hit.detail) == (
+        REASON_BLACKLISTED,
+        "multimodal_visual: 'this chest x-ray image'",
+    )
 
 
 def test_config_changes_the_rules() -> None:
@@ -257,3 +275,93 @@ def test_gate_safety_patterns_are_applied_by_curate(field, text, reason):
     example = Example(**{**base, field: text})
     assert apply_rules(example, FilterConfig()) == reason
     assert apply_rules(example, FilterConfig(safety_scan=False)) in (None, "refusal", "blacklisted")
+
+
+# --- task rules: the part shared with the generation loop ---------------------
+
+
+def make_task(**fields: Any) -> Task:
+    values: dict[str, Any] = {"type": "explanation", "topic": "endocrinology", "view": "patient",
+                              "difficulty": 2, "instruction": GOOD_INSTRUCTION}  # fmt: skip
+    values.update(fields)
+    return Task(**values)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"instruction": "Define hypertension."}, REASON_TOO_SHORT),
+        ({"instruction": " ".join(["word"] * 151)}, REASON_TOO_LONG),
+        ({"instruction": "- Explain the causes of anaemia in children."}, REASON_BAD_START),
+        ({"instruction": "Draw the brachial plexus and label its cords."}, REASON_BLACKLISTED),
+        ({"instruction": "Visit the CDC website and summarise the guidance."}, REASON_BLACKLISTED),
+        ({"instruction": "Summarize this note.", "input": "summarize this note"},
+         REASON_INPUT_REPEATS_INSTRUCTION),
+        ({"input": "Call 555-201-4477 for the results."}, REASON_UNSAFE_PHI),
+        ({"instruction": "As an AI language model, explain insulin."}, REASON_UNSAFE_REFUSAL),
+        ({"input": "See the attached photo of the rash."}, REASON_UNSAFE_MULTIMODAL),
+    ],
+)  # fmt: skip
+def test_task_rules_judge_a_task_without_output(fields: dict[str, Any], reason: str) -> None:
+    assert apply_task_rules(make_task(**fields), CFG) == reason
+    assert reason in TASK_RULE_REASONS
+
+
+def test_task_rules_pass_a_good_task_and_ignore_output_rules() -> None:
+    assert check_task_rules(make_task(), CFG) is None
+    # An example's output problems are not task problems.
+    assert apply_task_rules(make_example(output="", truncated=True), CFG) is None
+    assert apply_rules(make_example(output="", truncated=True), CFG) == REASON_TRUNCATED
+
+
+def test_example_order_state_then_task_then_output_text() -> None:
+    media_and_refusal = make_example(instruction="Describe the rash in this photo for me.",
+                                     output="As an AI language model, I cannot see images.")  # fmt: skip
+    assert apply_rules(media_and_refusal, CFG) == REASON_BLACKLISTED
+    phi_output = make_example(output="Email j.doe@mail.example.com for your results.")
+    hit = check_rules(phi_output, CFG)
+    assert hit == RuleHit(REASON_UNSAFE_PHI, "output matches email")
+    refusal_output = make_example(output="I am not a doctor, but rest may help.")
+    assert apply_rules(refusal_output, CFG) == REASON_UNSAFE_REFUSAL
+    assert apply_rules(refusal_output, FilterConfig(safety_scan=False)) is None
+
+
+def test_task_rule_counts_on_a_mixed_batch_of_generated_tasks() -> None:
+    batch = [
+        make_task(),
+        make_task(instruction="Calculate the MAP from these vital signs.", input="BP 92/58"),
+        make_task(instruction="Summarise the nursing chart for handover."),
+        make_task(instruction="Explain how to file an incident report."),
+        make_task(instruction="Look at this image of the wound and grade it."),
+        make_task(instruction="Search online for the nearest pharmacy."),
+        make_task(instruction="Hi there"),
+        make_task(input="Seen at 42 Willow Creek Road yesterday."),
+    ]
+    reasons = Counter(apply_task_rules(task, CFG) for task in batch)
+    assert reasons == Counter({None: 4, REASON_BLACKLISTED: 2, REASON_TOO_SHORT: 1,
+                               REASON_UNSAFE_PHI: 1})  # fmt: skip
+
+
+def test_curate_and_generation_share_one_task_rule_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """check_rules (curate) delegates the task part to check_task_rules (generation)."""
+    import medinstruct_text.rules as rules
+
+    monkeypatch.setattr(rules, "check_task_rules", lambda task, cfg: RuleHit("blacklisted", "stub"))
+    result = curate([make_example("a"), make_example("b", truncated=True)], [], CurateConfig())
+    assert [(r.id, r.reason, r.detail) for r in result.rejected] == [
+        ("a", "blacklisted", "stub"),
+        ("b", REASON_TRUNCATED, "finish_reason=stop"),
+    ]
+
+
+def test_extra_blacklist_phrases_are_whole_words_only() -> None:
+    cfg = FilterConfig(blacklist=["tele health"])
+    assert FilterConfig().blacklist == []
+    assert apply_task_rules(
+        make_task(instruction="Plan a tele  health visit for asthma."), cfg
+    ) == (REASON_BLACKLISTED)
+    assert (
+        apply_task_rules(make_task(instruction="Plan a telehealth visit for asthma."), cfg) is None
+    )

@@ -28,6 +28,7 @@ from medinstruct_datagen.instructions import (
 from medinstruct_datagen.plots import distributions
 from medinstruct_datagen.prompting import format_task_text
 from medinstruct_datagen.seeds import load_seed_tasks
+from medinstruct_text.rules import FilterConfig
 
 SEEDS = [
     Task(type="QA", topic="Cardiology", view="Patient", difficulty=1,
@@ -365,7 +366,9 @@ def test_parse_yield_on_the_embedded_model(
 def test_distributions_count_label_columns_with_an_other_bucket() -> None:
     tasks = [*SEEDS, SEEDS[0].model_copy(update={"difficulty": 5})]
     counts = distributions(tasks, top_k=2)
-    assert counts["type"] == {"QA": 2, "Extraction": 1, "(other)": 2}
+    # Canonical labels, as in the paper's figures: QA -> open QA, Extraction -> information extraction.
+    assert counts["type"] == {"open QA": 2, "information extraction": 1, "(other)": 2}
+    assert counts["view"] == {"patient": 2, "caregiver": 1, "(other)": 2}
     assert counts["difficulty"] == {"1": 1, "2": 1, "(other)": 3}
 
 
@@ -389,3 +392,84 @@ def test_on_round_reports_growing_counts_per_round() -> None:
         on_round=lambda r, m: seen.append((r, m["tasks_kept"])),
     )
     assert seen == [(1, 2.0), (2, 4.0), (3, 6.0)]
+
+
+# ---------------------------------------------------------------------------
+# Rule filters before dedup, canonical labels
+
+
+def words(tag: str, n: int = 7) -> str:
+    return " ".join(f"w{tag}x{k}" for k in range(n))
+
+
+def test_rules_run_before_dedup_and_rejects_never_enter_the_pool() -> None:
+    """Self-Instruct's order: a task the rules drop cannot knock out a later near-duplicate."""
+
+    def script(r: LLMRequest) -> tuple[str, str]:
+        if r.sample_index == 0:
+            tasks = [
+                Task(
+                    type="QA",
+                    topic="T",
+                    view="Nurse",
+                    difficulty=2,
+                    instruction=f"Sketch {words('a')}.",
+                ),  # blacklisted (drawing)
+                Task(type="QA", topic="T", view="Nurse", difficulty=2, instruction="Hi there"),
+                Task(
+                    type="QA",
+                    topic="T",
+                    view="Nurse",
+                    difficulty=2,
+                    instruction=f"Look at this image: {words('b')}.",
+                ),  # blacklisted (image)
+                unique_task(0, 0),
+            ]
+        else:  # near-duplicate of the blacklisted task (ROUGE-L F = 0.875 with it)
+            tasks = [
+                Task(
+                    type="QA",
+                    topic="T",
+                    view="Nurse",
+                    difficulty=2,
+                    instruction=f"Explain {words('a')}.",
+                )
+            ]
+        return text_reply(tasks), "stop"  # fmt: skip
+
+    cfg = config(num_tasks=3, max_requests=2, requests_per_round=1)
+    result = generate_instructions(SEEDS, FakeClient(script), cfg, rng_seed=7)
+    assert result.rejects == Counter({"blacklisted": 2, "too_short": 1})
+    assert [t.instruction for t in result.tasks] == [
+        unique_task(0, 0).instruction,
+        f"Explain {words('a')}.",
+    ]
+    metrics = result.metrics()
+    assert (metrics["rejects.blacklisted"], metrics["rejects.too_short"]) == (2, 1)
+    assert metrics["rejects.unsafe_phi"] == 0 and metrics["rejects.duplicate"] == 0
+    assert result.parsed_tasks == 5
+
+
+def test_rules_config_is_the_curate_filters_section() -> None:
+    strict = FilterConfig(min_instruction_words=8)  # unique_task instructions have 6 words
+    result = generate_instructions(
+        SEEDS, FakeClient(fresh_tasks(4)), config(num_tasks=4, max_requests=3), 7, rules=strict
+    )
+    assert result.tasks == [] and result.rejects == Counter({"too_short": 12})
+    assert result.stop_reason == "max_requests"
+
+
+def test_kept_tasks_carry_canonical_labels_and_clean_topics() -> None:
+    tasks = [
+        Task(type="Triage,", topic="<b>Cardiology</b>,", view="Registered Nurse", difficulty=3,
+             instruction=f"Explain {words('c', 5)}."),
+        Task(type="Wound photo review", topic="<b>", view="Parent of teenager", difficulty=2,
+             instruction=f"Describe {words('d', 5)}."),
+    ]  # fmt: skip
+    client = FakeClient(lambda r: (text_reply(tasks), "stop"))
+    result = generate_instructions(SEEDS, client, config(num_tasks=2), rng_seed=7)
+    labels = [(t.type, t.topic, t.view) for t in result.tasks]
+    assert labels == [
+        ("triage", "Cardiology", "nurse"),
+        ("other: Wound photo review", "other", "caregiver"),
+    ]

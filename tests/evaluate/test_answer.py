@@ -5,10 +5,13 @@ import pytest
 
 from medinstruct_eval.answer import (
     ModelDirError,
+    answer_model,
     clean_answer,
     generate_answers,
     load_model,
+    render_prompts,
     resolve_model_dir,
+    resolve_prompt_format,
 )
 from medinstruct_train.prompting import format_prompt
 
@@ -93,3 +96,57 @@ def test_adapter_only_student_is_merged_on_load(tiny_model_dir, tmp_path, items)
 
 def test_no_items_loads_nothing(tmp_path):
     assert generate_answers(tmp_path / "not-there", [], max_new_tokens=4, batch_size=1) == []
+
+
+# -- fair prompting: each model through its own template -----------------------------------
+class ChatTokenizer:
+    """The part of a tokenizer that prompting uses, with a visible chat template."""
+
+    def __init__(self, template: str | None):
+        self.chat_template = template
+
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        assert tokenize is False and add_generation_prompt is True
+        turns = "".join(f"<|{m['role']}|>{m['content']}<|end|>" for m in messages)
+        return turns + "<|assistant|>"
+
+
+def test_prompt_format_resolution():
+    with_chat, without = ChatTokenizer("{{ messages }}"), ChatTokenizer(None)
+    assert resolve_prompt_format(with_chat, "auto") == "chat_template"
+    assert resolve_prompt_format(without, "auto") == "alpaca"
+    assert resolve_prompt_format(with_chat, "alpaca") == "alpaca"
+    assert resolve_prompt_format(with_chat, "chat") == "chat_template"
+    with pytest.raises(ModelDirError, match="models/base: prompt format 'chat' but the tokenizer"):
+        resolve_prompt_format(without, "chat", "models/base")
+
+
+def test_render_prompts_per_format(items):
+    chat = render_prompts(ChatTokenizer("x"), items[:2], "chat_template")
+    assert chat == [
+        "<|user|>What is anaemia?<|end|><|assistant|>",
+        "<|user|>Summarise the note in one sentence for the patient.\n\n58M, chest pain on "
+        "exertion for 2 weeks, relieved by rest. ECG normal.<|end|><|assistant|>",
+    ]
+    alpaca = render_prompts(ChatTokenizer("x"), items[:2], "alpaca")
+    assert alpaca == [format_prompt(i.instruction, i.input) for i in items[:2]]
+
+
+@pytest.mark.slow
+def test_base_answers_through_its_chat_template_and_records_it(tiny_model_dir, items):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert tokenizer.chat_template  # SmolLM2-Instruct ships one
+    chat = answer_model(tiny_model_dir, items, 4, 2, device="cpu", prompt_format="auto")
+    assert chat.prompt_format == "chat_template"
+    assert chat.prompts[0].startswith("<|im_start|>") and "What is anaemia?" in chat.prompts[0]
+    assert chat.prompts[0].endswith("<|im_start|>assistant\n")
+    alpaca = answer_model(tiny_model_dir, items, 4, 2, device="cpu", prompt_format="alpaca")
+    assert alpaca.prompt_format == "alpaca" and alpaca.prompts[0] == format_prompt(
+        "What is anaemia?"
+    )
+    assert alpaca.texts == generate_answers(tiny_model_dir, items, 4, 2, device="cpu")
+    # The chat prompt is tokenized without a second BOS: one-at-a-time equals batched.
+    single = answer_model(tiny_model_dir, items, 4, 1, device="cpu", prompt_format="auto")
+    assert single.texts == chat.texts

@@ -10,8 +10,11 @@ from medinstruct_eval.judge import (
     build_judge_messages,
     build_requests,
     judge_answers,
+    judge_panel,
+    name_judges,
     parse_verdict,
     parse_winner,
+    sampling_for,
 )
 from medinstruct_eval.metrics import compare
 
@@ -82,6 +85,43 @@ def test_parse_winner_reads_json_and_text(text, winner, reason):
     assert parse_winner(text) == (winner, reason)
 
 
+# Phrasings real judges use when they ignore the format (GPT-3.5/4, Claude, Llama judges,
+# AlpacaEval's "Output (a)" and MT-Bench's "[[A]]" conventions).
+@pytest.mark.parametrize(
+    ("text", "winner"),
+    [
+        ("The winner is a tie.", "tie"),
+        ("Output (a)", "A"),
+        ("Output (b)", "B"),
+        ("Both are equally good", "tie"),
+        ("Neither", "tie"),
+        ("Neither answer is better than the other.", "tie"),
+        ("[[A]]", "A"),
+        ("[[C]]", "tie"),
+        ("Final verdict: [[B]]", "B"),
+        ("I prefer Output (b).", "B"),
+        ("It's a tie", "tie"),
+        ("It is a draw.", "tie"),
+        ("Winner: neither", "tie"),
+        ("Answer A is better because it mentions the red flags.", "A"),
+        ("Output (b) is clearly better.", "B"),
+        ("Tie.", "tie"),
+        ("B", "B"),
+        ("**Answer A**", "A"),
+        ("The better answer is A.", "A"),
+        ("Response A is more detailed, but I would choose Response B.", "B"),
+        ("Output (a) is too short.\nWinner: B", "B"),
+        ("Both responses are equally accurate, so this is a tie.", "tie"),
+        ("There is no clear winner.", "tie"),
+        ("There is no clear winner, but Answer A is slightly better.", "A"),
+        ("Answer A is better; neither mentions the dose.", "A"),
+        ("Verdict: Output (b)", "B"),
+    ],
+)
+def test_parse_winner_reads_real_judge_phrasings(text, winner):
+    assert parse_winner(text)[0] == winner
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -90,7 +130,9 @@ def test_parse_winner_reads_json_and_text(text, winner, reason):
         "It is hard to call a winner and both are good.",
         '{"reason": "x", "winner": "C"}',
         '{"reason": "no winner key"}',
-        "Winner: neither",
+        "I prefer a shorter answer.",
+        "A is a good answer.",
+        "Winner: C",
     ],
 )
 def test_unreadable_replies_are_none(text):
@@ -240,3 +282,89 @@ def test_judge_through_the_real_client_and_a_fake_server(fake_openai, tmp_path):
     )
     verdicts = judge_answers(client, [ITEM], {"student": ["S"]}, Sampling(), progress=False)
     assert [v.winner for v in verdicts] == ["candidate", "candidate"]
+
+
+# -- the panel: several judges, typed verdicts, the cache ------------------------------
+def test_panel_names_judges_and_records_lengths_and_eval_set():
+    items = [ITEM, ITEM_WITH_INPUT]
+    answers = {"student": ["S1 long answer", "S2"]}
+    first = ScriptedClient(lambda r: '{"reason": "r", "winner": "A"}')
+    second = ScriptedClient(lambda r: "Winner: tie", response_mode="off")
+    verdicts = judge_panel(
+        {"strict": first, "lenient": second}, items, answers, Sampling(),
+        eval_set="medinstruct", progress=False,
+    )  # fmt: skip
+    assert len(verdicts) == 8
+    assert [(v.judge, v.item_id, v.order, v.winner) for v in verdicts[:2]] == [
+        ("strict", "q1", "candidate_first", "candidate"),
+        ("strict", "q1", "reference_first", "reference"),
+    ]
+    assert {v.winner for v in verdicts if v.judge == "lenient"} == {"tie"}
+    assert {v.eval_set for v in verdicts} == {"medinstruct"}
+    assert (verdicts[0].candidate_chars, verdicts[0].reference_chars) == (14, 12)
+    assert (verdicts[2].candidate_chars, verdicts[2].reference_chars) == (2, 8)
+    # Each judge gets the prompt its endpoint can honour: schema or a "Winner:" line.
+    assert all(r.json_schema == VERDICT_SCHEMA for r in first.sent)
+    assert all(r.json_schema is None for r in second.sent)
+
+
+def test_name_judges_uses_models_and_deduplicates():
+    class WithModel(ScriptedClient):
+        def __init__(self, model: str):
+            super().__init__(lambda r: "Winner: A")
+            self.endpoint = type("E", (), {"model": model})()
+
+    named = name_judges([WithModel("gpt-4o"), WithModel("gpt-4o"), ScriptedClient(lambda r: "")])
+    assert list(named) == ["gpt-4o", "gpt-4o#2", "judge3"]
+
+
+def test_sampling_for_one_or_per_judge():
+    one = Sampling(temperature=0.0)
+    assert sampling_for(one, "x") is one
+    per = {"a": Sampling(max_tokens=5)}
+    assert sampling_for(per, "a").max_tokens == 5
+    with pytest.raises(KeyError, match="no sampling given for judge 'b'"):
+        sampling_for(per, "b")
+
+
+def _fake_judge(fake_openai, model: str, cache, response_mode: str = "json_schema"):
+    from medinstruct_core.llm.client import LLMClient
+    from medinstruct_core.llm.config import ClientConfig
+    from medinstruct_core.llm.types import Endpoint
+
+    endpoint = Endpoint(fake_openai.base_url, model, "remote", response_mode, "sk-test",
+                        cache_id="fake")  # fmt: skip
+    return LLMClient(endpoint, ClientConfig(max_retries=0, max_concurrency=4), cache=cache)
+
+
+def test_a_rerun_with_nothing_changed_makes_no_judge_call(fake_openai, tmp_path):
+    """Two judges on the real client + fake server; the second run is answered from the cache."""
+    import json
+
+    from medinstruct_core.llm.cache import ResponseCache
+
+    def responder(body):
+        if body.get("response_format"):
+            return json.dumps({"reason": "r", "winner": "A"})
+        return "Both are fine.\nWinner: B"
+
+    fake_openai.responder = responder
+    items, answers = [ITEM, ITEM_WITH_INPUT], {"student": ["S1", "S2"], "base": ["B1", "B2"]}
+
+    def run() -> list:
+        with ResponseCache(tmp_path / "responses.sqlite") as cache:
+            judges = [_fake_judge(fake_openai, "judge-a", cache),
+                      _fake_judge(fake_openai, "judge-b", cache, response_mode="off")]  # fmt: skip
+            return judge_panel(judges, items, answers, Sampling(temperature=0.0), progress=False)
+
+    first = run()
+    sent = len(fake_openai.seen())
+    assert sent == 16  # 2 judges x 2 candidates x 2 items x 2 orders
+    assert {v.judge for v in first} == {"judge-a", "judge-b"}
+    assert [v.winner for v in first if v.judge == "judge-b"][:2] == ["reference", "candidate"]
+    assert all(
+        "response_format" not in s.body for s in fake_openai.seen() if s.body["model"] == "judge-b"
+    )
+    second = run()
+    assert len(fake_openai.seen()) == sent
+    assert second == first

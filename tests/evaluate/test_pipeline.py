@@ -46,7 +46,6 @@ def test_evaluate_stage_writes_answers_verdicts_and_metrics(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("MEDINSTRUCT_REPRO_ID", "dvc-1-1")
     pipeline = _load_pipeline()
-    monkeypatch.setattr(pipeline, "ROOT", tmp_path)
 
     rc = pipeline.main([
         "--params", str(tmp_path / "params.yaml"), "--eval-set", str(tmp_path / "eval.jsonl"),

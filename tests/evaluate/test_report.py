@@ -58,3 +58,35 @@ def test_answer_records_and_eval_table_line_up():
         "base_answer": "b2", "base_candidate_first": "", "base_reference_first": "tie",
         "reference": "rb",
     }  # fmt: skip
+
+
+def test_answer_records_keep_the_template_and_prompt_of_each_answer():
+    from medinstruct_eval.answer import ModelAnswers
+
+    items = [EvalItem(id="q1", instruction="a?", reference="ra")]
+    answers = {
+        "student": ModelAnswers(["s1"], "alpaca", ["### Instruction:\na?\n\n### Response:\n"]),
+        "base": ModelAnswers(["b1"], "chat_template", ["<|im_start|>user\na?<|im_end|>\n"]),
+    }
+    records = answer_records(items, answers, {})
+    assert [(r.candidate, r.answer, r.prompt_format, r.prompt) for r in records] == [
+        ("student", "s1", "alpaca", "### Instruction:\na?\n\n### Response:\n"),
+        ("base", "b1", "chat_template", "<|im_start|>user\na?<|im_end|>\n"),
+    ]
+    assert eval_table(items, answers, [])[0]["base_answer"] == "b1"
+
+
+def test_eval_table_gives_each_judge_of_a_panel_its_own_columns():
+    from medinstruct_eval.judge import PanelVerdict
+
+    items = [EvalItem(id="q1", instruction="a?", reference="ra")]
+    verdicts = [
+        PanelVerdict(item_id="q1", candidate="student", order="candidate_first", winner="tie", judge="j1"),
+        PanelVerdict(item_id="q1", candidate="student", order="candidate_first", winner="candidate", judge="j2"),
+    ]  # fmt: skip
+    row = eval_table(items, {"student": ["s1"]}, verdicts)[0]
+    assert (row["student_candidate_first_j1"], row["student_candidate_first_j2"]) == (
+        "tie",
+        "candidate",
+    )
+    assert row["student_reference_first_j2"] == ""

@@ -53,6 +53,7 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     delay_s: float = 0.0
     message: str = ""  # error message of a `status` fault (default "fake HTTP <code>")
+    code: str | None = None  # `error.code` of a `status` fault (e.g. "insufficient_quota")
 
 
 def status(
@@ -61,13 +62,14 @@ def status(
     retry_after: str | None = None,
     retry_after_ms: str | None = None,
     message: str = "",
+    error_code: str | None = None,
 ) -> Fault:
     headers = []
     if retry_after is not None:
         headers.append(("Retry-After", retry_after))
     if retry_after_ms is not None:
         headers.append(("retry-after-ms", retry_after_ms))
-    return Fault("status", status=code, headers=tuple(headers), message=message)
+    return Fault("status", status=code, headers=tuple(headers), message=message, code=error_code)
 
 
 def SLOW(delay_s: float) -> Fault:
@@ -80,6 +82,12 @@ LENGTH = Fault("length")
 HANG = Fault("hang")
 DROP = Fault("drop")
 OK = Fault("ok")
+# OpenAI's billing error: HTTP 429 that no wait cures (the account has no credit left).
+QUOTA = status(
+    429,
+    error_code="insufficient_quota",
+    message="You exceeded your current quota, please check your plan and billing details.",
+)
 
 
 @dataclass
@@ -285,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault.kind == "status":
             message = fault.message or f"fake HTTP {fault.status}"
-            error = {"error": {"message": message, "type": "fake", "code": None}}
+            error = {"error": {"message": message, "type": "fake", "code": fault.code}}
             self._send_json(fault.status, error, headers=fault.headers)
         elif fault.kind == "non_json":
             self._send_bytes(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")

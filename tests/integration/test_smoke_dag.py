@@ -34,21 +34,38 @@ def dvc(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     )
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("smoke")
+def smoke_run(workdir: Path, *targets: str) -> None:
+    """`make smoke` in `workdir`: a scratch copy with its own cold LLM cache and MLflow store."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
     env.pop("OPENAI_API_KEY", None)
     env.pop("OPENAI_BASE_URL", None)  # the smoke DAG must run on the embedded default
-    proc = subprocess.run(
-        [sys.executable, "-m", "medinstruct_core.profiles", "smoke-run", str(workdir)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+    cmd = [sys.executable, "-m", "medinstruct_core.profiles", "smoke-run", str(workdir)]
+    cmd += [arg for target in targets for arg in ("--target", target)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     (ROOT / ".pytest_cache").mkdir(exist_ok=True)
-    (ROOT / ".pytest_cache" / "smoke-dag.log").write_text(proc.stdout + proc.stderr)
+    (ROOT / ".pytest_cache" / f"smoke-dag-{workdir.name}.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
-    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("smoke")
+    smoke_run(workdir)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
     return workdir
+
+
+def out_md5s(workdir: Path) -> dict[str, str]:
+    """DVC's md5 of every data/ and models/ out, read from dvc.lock."""
+    import yaml
+
+    lock = yaml.safe_load((workdir / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"].startswith(("data/", "models/"))
+    }
 
 
 def test_dag_has_seven_stages_with_gate_before_training(smoke: Path) -> None:
@@ -95,3 +112,19 @@ def test_changing_a_training_param_reruns_only_train_and_evaluate(smoke: Path) -
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ran = [s for s in STAGES if f"Running stage '{s}'" in proc.stdout]
     assert ran == ["train", "evaluate"], proc.stdout[-3000:]
+
+
+def test_two_cold_runs_give_identical_data_and_model_outs(
+    smoke: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Same seed, same machine, same code: every data/ and models/ out is byte-identical,
+    from a second scratch copy whose LLM cache starts cold (up to `train`: the student
+    is checked for this by the training tests)."""
+    second = tmp_path_factory.mktemp("smoke-again")
+    smoke_run(second, "curate", "prepare_base_model")
+    first, again = out_md5s(smoke), out_md5s(second)
+    assert set(again) == {
+        "models/base", "data/generated/instructions.jsonl", "data/generated/examples.jsonl",
+        "data/curated/train.jsonl", "data/curated/rejected.jsonl",
+    }  # fmt: skip
+    assert again == {path: first[path] for path in again}

@@ -39,6 +39,12 @@ def make_examples(n: int) -> list[Example]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _cwd_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test from its tmp dir: the checkpoint cache (`.cache/train`) is cwd-relative."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def examples() -> list[Example]:
     return make_examples(8)

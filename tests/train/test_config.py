@@ -69,7 +69,8 @@ def test_sft_config_fields_on_cpu(tmp_path):
     assert args.gradient_checkpointing is False
     assert args.completion_only_loss is True and args.packing is False
     assert args.report_to == []
-    assert str(args.save_strategy.value) == "no" and str(args.eval_strategy.value) == "no"
+    assert str(args.save_strategy.value) == "steps" and str(args.eval_strategy.value) == "no"
+    assert (args.save_steps, args.save_total_limit, args.save_only_model) == (50, 2, False)
     assert args.include_num_input_tokens_seen == "non_padding"
     assert args.ddp_find_unused_parameters is False
 
@@ -79,6 +80,29 @@ def test_sft_config_maps_max_steps_and_checkpointing(tmp_path):
     args = to_sft_config(cfg, tmp_path, use_cpu=True)
     assert (args.max_steps, args.max_length, args.gradient_checkpointing) == (5, 64, True)
     assert args.seed == sft.DEFAULT_SEED
+
+
+def test_packing_uses_trl_bfd_padding_free_and_save_steps_zero_turns_checkpoints_off(tmp_path):
+    args = to_sft_config(TrainConfig(packing=True, save_steps=0), tmp_path, use_cpu=True)
+    assert (args.packing, args.packing_strategy, args.padding_free) == (True, "bfd", True)
+    assert str(args.save_strategy.value) == "no"
+    plain = to_sft_config(TrainConfig(), tmp_path, use_cpu=True)
+    assert (plain.packing, plain.padding_free) == (False, False)
+
+
+def test_attn_implementation_auto_is_sdpa_on_cpu_and_flash_only_when_installed(monkeypatch):
+    from medinstruct_train import packing
+
+    assert packing.resolve_attn_implementation("auto", packing=True, use_cpu=True) == "sdpa"
+    assert packing.resolve_attn_implementation("eager", packing=True, use_cpu=True) == "eager"
+    monkeypatch.setattr(packing, "flash_attn_available", lambda: True)
+    assert (
+        packing.resolve_attn_implementation("auto", packing=True, use_cpu=False)
+        == "flash_attention_2"
+    )
+    assert packing.resolve_attn_implementation("auto", packing=False, use_cpu=False) == "sdpa"
+    monkeypatch.setattr(packing, "flash_attn_available", lambda: False)
+    assert packing.resolve_attn_implementation("auto", packing=True, use_cpu=False) == "sdpa"
 
 
 def test_with_seed_fills_only_a_missing_seed():

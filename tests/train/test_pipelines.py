@@ -40,8 +40,6 @@ def test_prepare_then_train_write_model_metrics_plots_and_mlflow_steps(tmp_path,
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("MEDINSTRUCT_REPRO_ID", "dvc-1-1")
     prepare, train = _load("prepare_base_model"), _load("train")
-    monkeypatch.setattr(prepare, "ROOT", tmp_path)
-    monkeypatch.setattr(train, "ROOT", tmp_path)
 
     assert (
         prepare.main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "base")])
@@ -63,7 +61,7 @@ def test_prepare_then_train_write_model_metrics_plots_and_mlflow_steps(tmp_path,
     stages = {r.data.tags.get("medinstruct.stage"): r for r in runs}
     assert {"prepare_base_model", "train"} <= set(stages)
     train_run = stages["train"]
-    assert train_run.data.params["max_steps"] == "2" and train_run.data.params["seed"] == str(
+    assert train_run.data.params["train.max_steps"] == "2" and train_run.data.params["seed"] == str(
         params["seed"]
     )
     assert train_run.data.metrics["steps"] == 2.0

@@ -28,7 +28,7 @@ def run(tiny_base, tmp_path_factory) -> tuple[TrainResult, Path, list[tuple[int,
     out = tmp_path_factory.mktemp("train") / "student"
     logged: list[tuple[int, dict]] = []
     result = train_sft(
-        TrainConfig(**FAST),
+        TrainConfig(**FAST, checkpoint_dir=str(tmp_path_factory.mktemp("cache"))),
         tiny_base,
         make_examples(8),
         out,

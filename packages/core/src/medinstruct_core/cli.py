@@ -6,12 +6,27 @@ import sys
 from collections.abc import Callable
 
 from medinstruct_core.io import DataError
-from medinstruct_core.llm.client import BudgetExceeded, EndpointUnreachable
+from medinstruct_core.llm.client import (
+    EndpointRefused,
+    EndpointUnreachable,
+    TooManyFailures,
+    UnpricedModel,
+)
+from medinstruct_core.llm.ledger import BudgetExceeded
 from medinstruct_core.llm.server import EmbeddedServerError
 from medinstruct_core.params import ParamsError
 
 # Errors whose message already names the file, record, key or URL at fault.
-USER_ERRORS = (ParamsError, DataError, EndpointUnreachable, EmbeddedServerError, BudgetExceeded)
+USER_ERRORS = (
+    ParamsError,
+    DataError,
+    EndpointUnreachable,
+    EndpointRefused,
+    TooManyFailures,
+    UnpricedModel,
+    EmbeddedServerError,
+    BudgetExceeded,
+)
 
 
 def run_cli(main: Callable[[], int], stage: str) -> int:

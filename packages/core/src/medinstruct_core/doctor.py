@@ -1,16 +1,26 @@
-"""`python -m medinstruct_core.doctor`: check that the embedded default can run.
+"""`python -m medinstruct_core.doctor [--params params.yaml]`: check that the stack can run.
 
-Run at the end of `make setup`. It imports the heavy stack once and locates the
-embedded model, so a broken install fails at setup time with a clear message
-instead of halfway through `dvc repro`.
+Run at the end of `make setup`. It imports the heavy stack once and checks
+every embedded model in the registry, so a broken install fails at setup time
+with a clear message instead of halfway through `dvc repro`.
+
+Each model is reported as verified (sha256 matches the registry), present (a
+user GGUF with no pinned hash), missing or corrupt. A model some role of the
+params file uses must be verified or present; the default SmolLM2 always must.
+Others may be missing (they are optional) but never corrupt.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-from medinstruct_core.llm.server import EmbeddedServerError, packaged_gguf
+from medinstruct_core.llm.config import LLMSection
+from medinstruct_core.llm.embedded import DEFAULT_MODEL, ModelStatus, model_status, registry
+from medinstruct_core.params import ParamsError, load_section
 
 MODULES = (
     "torch",
@@ -23,23 +33,71 @@ MODULES = (
     "llama_cpp",
     "openai",
 )
+ROLES = ("teacher", "responder", "judge")
 
 
-def main() -> int:
+def check_modules() -> list[str]:
+    """Import each module of the stack; report every missing one, not just the first."""
     problems: list[str] = []
     for name in MODULES:
         try:
             module = importlib.import_module(name)
             print(f"ok   {name} {getattr(module, '__version__', '')}")
-        except Exception as exc:  # report every missing piece, not just the first
+        except Exception as exc:  # any import failure is a broken install worth reporting
             problems.append(f"{name}: {exc}")
-    try:
-        print(f"ok   embedded model {packaged_gguf()}")
-    except EmbeddedServerError as exc:
-        problems.append(str(exc))
-    import torch
+    return problems
 
-    print(f"     torch device: {'cuda' if torch.cuda.is_available() else 'cpu'}")
+
+def torch_device() -> str:
+    """cuda or cpu, through importlib: core itself never imports torch."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return "unavailable"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_llm(params: Path | None) -> LLMSection:
+    if params is None or not params.is_file():
+        return LLMSection()
+    return load_section(params, "llm", LLMSection)
+
+
+def required_models(llm: LLMSection) -> set[str]:
+    return {DEFAULT_MODEL} | {getattr(llm, role).embedded_model for role in ROLES}
+
+
+def model_line(status: ModelStatus, required: bool) -> tuple[str, str | None]:
+    """The printed line for one model, and a problem when it blocks the run."""
+    where = f" {status.path}" if status.path else ""
+    line = f"{status.status:<9} model {status.name}{where}"
+    bad = status.status == "corrupt" or (required and status.status == "missing")
+    if status.status == "missing" and not required:
+        line += f" (optional: {status.detail})"
+    return line, (f"model {status.name}: {status.detail}" if bad else None)
+
+
+def check_models(llm: LLMSection) -> list[str]:
+    problems: list[str] = []
+    needed = required_models(llm)
+    for name in registry(llm.embedded):
+        line, problem = model_line(model_status(llm.embedded, name), name in needed)
+        print(line)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medinstruct_core.doctor")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    problems = check_modules()
+    try:
+        problems += check_models(load_llm(args.params))
+    except ParamsError as exc:
+        problems.append(str(exc))
+    print(f"     torch device: {torch_device()}")
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -55,6 +55,49 @@ def dir_md5(path: Path) -> str:
     return hashlib.md5(manifest).hexdigest() + ".dir"
 
 
+def path_md5(path: Path) -> str | None:
+    """DVC's md5 of a file or a directory, or None when it does not exist."""
+    if path.is_file():
+        return file_md5(path)
+    if path.is_dir():
+        return dir_md5(path)
+    return None
+
+
+def lineage_name(path: Path, root: Path) -> str:
+    """How DVC names `path`: project-relative inside the project (symlinks are not
+    followed, as DVC does not follow them), else the absolute path."""
+    absolute = Path(os.path.abspath(path))
+    root = Path(os.path.abspath(root))
+    return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else str(absolute)
+
+
+def params_changed(root: Path, name: str = "params.yaml") -> dict[str, str]:
+    """Flattened params that differ from the committed params.yaml (the default
+    profile, or what `dvc exp run -S` changed), {} outside git."""
+    import yaml
+
+    try:
+        committed = subprocess.run(
+            ["git", "show", f"HEAD:{name}"], cwd=root, capture_output=True, text=True,
+            check=True, timeout=10,
+        ).stdout  # fmt: skip
+        before = _flat(yaml.safe_load(committed) or {})
+        after = _flat(yaml.safe_load((root / name).read_text(encoding="utf-8")) or {})
+    except (OSError, subprocess.SubprocessError, yaml.YAMLError):
+        return {}
+    return {k: v[:500] for k, v in sorted(after.items()) if before.get(k) != v}
+
+
+def _flat(obj: object, prefix: str = "") -> dict[str, str]:
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for key, value in obj.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): json.dumps(obj, sort_keys=True)}
+
+
 def input_md5s(root: Path, paths: list[str]) -> dict[str, str]:
     """md5 of each path computed the way DVC records it (files: content md5;
     directories: manifest md5 + '.dir').

@@ -114,8 +114,11 @@ def _copy_tree(root: Path, dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-def smoke_run(root: Path, dest: Path | None, profile: str = "smoke") -> int:
-    """Run the whole DAG on a profile in a scratch copy of the project (your workspace is untouched)."""
+def smoke_run(
+    root: Path, dest: Path | None, profile: str = "smoke", targets: list[str] | None = None
+) -> int:
+    """Run the DAG (or `targets` and what they need) on a profile in a scratch copy of the
+    project; your workspace, its LLM cache and its MLflow store are untouched."""
     dest = dest or Path(tempfile.mkdtemp(prefix="medinstruct-smoke-"))
     dest.mkdir(parents=True, exist_ok=True)
     _copy_tree(root, dest)
@@ -126,7 +129,8 @@ def smoke_run(root: Path, dest: Path | None, profile: str = "smoke") -> int:
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "smoke"]):
         subprocess.run(cmd, cwd=dest, check=True, env=env)
     print(f"running `dvc repro` on the '{profile}' profile in {dest}", flush=True)
-    return subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=dest, env=env).returncode
+    cmd = [sys.executable, "-m", "dvc", "repro", *(targets or [])]
+    return subprocess.run(cmd, cwd=dest, env=env).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke = sub.add_parser("smoke-run", help="run the DAG on a profile in a scratch copy")
     smoke.add_argument("dir", nargs="?", type=Path)
     smoke.add_argument("--profile", default="smoke")
+    smoke.add_argument("--target", action="append", help="a stage to reproduce (repeatable)")
     args = parser.parse_args(argv)
     root = project_root()
     if args.command == "list":
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "use":
         use(root, args.name)
     else:
-        return smoke_run(root, args.dir, args.profile)
+        return smoke_run(root, args.dir, args.profile, args.target)
     return 0
 
 

@@ -11,10 +11,12 @@ the generation run that made the data.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from medinstruct_core import lineage
 
 EXPERIMENT = "medinstruct"
 TAG = "medinstruct"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def tracking_uri(root: Path) -> str:
@@ -45,11 +49,22 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _experiment_id(mlflow: Any, root: Path) -> str:
+    """The experiment, marked for model training so the UI opens on the runs table
+    (MLflow 3 opens untagged experiments on its GenAI overview)."""
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
-        return str(found.experiment_id)
-    return str(mlflow.create_experiment(name, artifact_location=_artifact_location(root)))
+        experiment_id = str(found.experiment_id)
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return experiment_id
+    return str(
+        mlflow.create_experiment(
+            name,
+            artifact_location=_artifact_location(root),
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+        )
+    )
 
 
 def _artifact_location(root: Path) -> str | None:
@@ -62,7 +77,13 @@ def _artifact_location(root: Path) -> str | None:
     return None
 
 
-def _parent_run_id(mlflow: Any, experiment_id: str, group: str, commit: str) -> str:
+def _parent_run_id(mlflow: Any, experiment_id: str, group: str, root: Path, commit: str) -> str:
+    """The parent run of this `dvc repro`: found by its repro id, else created.
+
+    It is named after the commit and the time it started, and carries the params
+    that differ from the committed params.yaml (the default profile, or what a
+    `dvc exp run -S` changed), so the runs table shows what each run was about.
+    """
     query = f"tags.`{TAG}.repro_id` = '{group}' and tags.`{TAG}.kind` = 'repro'"
     found = mlflow.search_runs(
         [experiment_id], filter_string=query, max_results=1, output_format="list"
@@ -70,13 +91,25 @@ def _parent_run_id(mlflow: Any, experiment_id: str, group: str, commit: str) -> 
     if found:
         return str(found[0].info.run_id)
     client = mlflow.MlflowClient()
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
     run = client.create_run(
         experiment_id,
-        run_name=f"repro {group.split('-')[1] if '-' in group else group}",
+        run_name=f"{commit[:8]} {started}",
         tags={f"{TAG}.repro_id": group, f"{TAG}.kind": "repro", f"{TAG}.git_commit": commit},
     )
-    client.set_terminated(run.info.run_id)
+    changed = lineage.params_changed(root)
+    items = list(changed.items())
+    for start in range(0, len(items), 90):  # MLflow caps a batch at 100 params
+        client.log_batch(
+            run.info.run_id,
+            params=[mlflow.entities.Param(k, v) for k, v in items[start : start + 90]],
+        )
     return str(run.info.run_id)
+
+
+def _extend_parent(mlflow: Any, parent: str) -> None:
+    """Stretch the parent run to end when this stage ends: it spans its stages."""
+    mlflow.MlflowClient().set_terminated(parent, status="FINISHED")
 
 
 class StageRun:
@@ -121,10 +154,31 @@ class StageRun:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:limit])
         self._mlflow.log_text(text, name)
 
-    def record_outputs(self, paths: list[str]) -> None:
+    def record_outputs(self, paths: Sequence[str | Path]) -> None:
         """Tag the md5 of each output the way DVC will record it."""
-        md5s = lineage.input_md5s(self.root, paths)
-        self.set_tags({f"out.{path}": md5 for path, md5 in md5s.items()})
+        self.set_tags({f"out.{name}": md5 for name, md5 in _md5s(self.root, paths).items()})
+
+    def log_inputs(self, paths: Sequence[str | Path]) -> dict[str, str]:
+        """Tag each input's md5 and log it as an MLflow dataset (the Dataset column):
+        the lineage name is the dataset's name and source, DVC's md5 its digest."""
+        md5s = _md5s(self.root, paths)
+        self.set_tags({f"in.{name}": md5 for name, md5 in md5s.items()})
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        for name, md5 in md5s.items():
+            with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file
+                warnings.simplefilter("ignore")
+                source = resolve_dataset_source(name)
+            dataset = MetaDataset(source=source, name=name, digest=md5)
+            self._mlflow.log_input(dataset, context="input")
+        return md5s
+
+
+def _md5s(root: Path, paths: Sequence[str | Path]) -> dict[str, str]:
+    """{lineage name: DVC md5} for each existing path (relative paths are under root)."""
+    names = {lineage.lineage_name(root / p, root): root / p for p in map(Path, paths)}
+    return {name: md5 for name, md5 in ((n, lineage.path_md5(p)) for n, p in names.items()) if md5}
 
 
 def numeric_leaves(obj: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -150,16 +204,20 @@ def stage_run(
     *,
     root: Path,
     config: Mapping[str, Any] | BaseModel | None = None,
-    inputs: list[str] | None = None,
+    inputs: Sequence[str | Path] = (),
 ) -> Iterator[StageRun]:
-    """Open the MLflow run of one stage, nested under this `dvc repro`'s parent run."""
+    """Open the MLflow run of one stage, nested under this `dvc repro`'s parent run.
+
+    `config` is logged as params with dotted names (`<section>.<key>`) and as
+    config.json; `inputs` are tagged with their md5 and logged as datasets.
+    """
     import mlflow  # deferred: ~1.7 s import, only for stage entry points
 
     mlflow.set_tracking_uri(tracking_uri(root))
     experiment_id = _experiment_id(mlflow, root)
     commit = lineage.git_commit(root)
     group = lineage.repro_id()
-    parent = _parent_run_id(mlflow, experiment_id, group, commit)
+    parent = _parent_run_id(mlflow, experiment_id, group, root, commit)
     tags = {
         f"{TAG}.stage": stage,
         f"{TAG}.kind": "stage",
@@ -167,20 +225,27 @@ def stage_run(
         f"{TAG}.git_commit": commit,
         f"{TAG}.git_dirty": str(lineage.git_dirty(root)).lower(),
     }
-    tags.update({f"in.{p}": md5 for p, md5 in lineage.input_md5s(root, inputs or []).items()})
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags
-    ) as run:
-        handle = StageRun(mlflow, root, run.info.run_id)
-        if config is not None:
-            handle.log_params(config)
-            handle.log_dict(
-                config.model_dump(mode="json", by_alias=True)
-                if isinstance(config, BaseModel)
-                else dict(config),
-                "config.json",
-            )
-        yield handle
+    try:
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags
+        ) as run:
+            handle = StageRun(mlflow, root, run.info.run_id)
+            handle.log_inputs(inputs)
+            if config is not None:
+                handle.log_params(config)
+                handle.log_dict(to_plain(config), "config.json")
+            yield handle
+    finally:
+        _extend_parent(mlflow, parent)
+
+
+def to_plain(config: Mapping[str, Any] | BaseModel) -> Any:
+    """JSON-ready form of a config that may hold pydantic models at any depth."""
+    if isinstance(config, BaseModel):
+        return config.model_dump(mode="json", by_alias=True)
+    if isinstance(config, Mapping):
+        return {k: to_plain(v) for k, v in config.items()}
+    return config
 
 
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:

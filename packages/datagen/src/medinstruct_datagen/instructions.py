@@ -1,9 +1,15 @@
 """Self-Instruct task generation: the teacher writes new tasks from sampled seeds.
 
 The loop runs in rounds of `requests_per_round` requests. After each round the
-new tasks are filtered with the same ROUGE-L rule the curate stage uses
-(against the seeds and every task kept so far), and generation stops once
+new tasks go through Self-Instruct's filters in Self-Instruct's order: first
+the rule filters the curate stage uses (`medinstruct_text.rules.check_task_rules`,
+the very same function, with the same `curate.filters` config), then the
+ROUGE-L rule (against the seeds and every task kept so far). Only tasks that
+pass both enter the pool and count toward `num_tasks`; generation stops once
 `num_tasks` tasks survive or `max_requests` requests have been sent.
+
+Kept tasks carry canonical `type`/`view` labels and a cleaned `topic`
+(`medinstruct_text.taxonomy`); an unknown label is stored as `other: <original>`.
 
 Resumability ("never pay twice"): request `i` is a pure function of the run
 seed, `i` and the kept set at the start of its round. Its examples come from
@@ -13,7 +19,8 @@ them; only the round that was in flight costs anything again.
 
 Every task or reply that does not make it is counted by reason:
 `request_failed` and `parse_error` count replies; `schema_violation`,
-`truncated` and `duplicate` count tasks. Tasks that survive after `num_tasks`
+`truncated`, each rule reason (`too_short`, `blacklisted`, ...) and
+`duplicate` count tasks. Tasks that survive after `num_tasks`
 is reached are counted as `surplus` (not a reject: nothing was wrong with them).
 """
 
@@ -28,7 +35,6 @@ from typing import Any, Protocol
 from medinstruct_core.llm.config import Sampling
 from medinstruct_core.llm.types import Endpoint, LLMRequest, LLMResult
 from medinstruct_core.records import GeneratedTask, Task
-from medinstruct_curate.rouge import RougeLIndex
 from medinstruct_datagen.config import GenerateInstructionsConfig
 from medinstruct_datagen.parsing import (
     ParseResult,
@@ -37,6 +43,9 @@ from medinstruct_datagen.parsing import (
 )
 from medinstruct_datagen.prompting import build_instruction_messages
 from medinstruct_datagen.schema import SCHEMA_NAME, task_list_schema
+from medinstruct_text.rouge import RougeLIndex
+from medinstruct_text.rules import TASK_RULE_REASONS, FilterConfig, check_task_rules
+from medinstruct_text.taxonomy import OTHER, clean_topic, stored_label
 
 # The paper's teacher sampling: AlpaCare/Self-Instruct use T=1, top_p=1 and a
 # presence penalty of 1.5 to push the teacher away from repeating itself.
@@ -48,6 +57,7 @@ INSTRUCTION_REJECTS = (
     "parse_error",
     "schema_violation",
     "truncated",
+    *TASK_RULE_REASONS,
     "duplicate",
 )
 
@@ -173,6 +183,29 @@ def _collect(
     return candidates
 
 
+def _passing_rules(
+    candidates: list[tuple[Task, LLMResult]], rules: FilterConfig, out: GenerationResult
+) -> list[tuple[Task, LLMResult]]:
+    """The candidates that pass the curate stage's task rules; rejects counted by reason."""
+    passed = []
+    for task, result in candidates:
+        hit = check_task_rules(task, rules)
+        if hit is None:
+            passed.append((task, result))
+        else:
+            out.rejects[hit.reason] += 1
+    return passed
+
+
+def canonical_fields(task: Task) -> dict[str, Any]:
+    """The task's fields with canonical type/view and a clean topic ("other" if nothing is left)."""
+    fields = task.model_dump()
+    fields["type"] = stored_label(task.type, "type")
+    fields["view"] = stored_label(task.view, "view")
+    fields["topic"] = clean_topic(task.topic) or OTHER
+    return fields
+
+
 def _keep(
     candidates: list[tuple[Task, LLMResult]],
     dedup: RougeLIndex,
@@ -195,7 +228,7 @@ def _keep(
         task, result = candidates[index]
         out.tasks.append(
             GeneratedTask(
-                **task.model_dump(),
+                **canonical_fields(task),
                 id=f"gi-{len(out.tasks) + 1:06d}",
                 source_model=result.model or default_model,
                 request_id=result.request.key,
@@ -211,8 +244,12 @@ def generate_instructions(
     sampling: Sampling | None = None,
     progress: bool = True,
     on_round: Callable[[int, dict[str, float]], None] | None = None,
+    rules: FilterConfig | None = None,
 ) -> GenerationResult:
-    """Generate up to `cfg.num_tasks` new, non-duplicate tasks from `seeds`.
+    """Generate up to `cfg.num_tasks` new tasks from `seeds` that pass the rules and dedup.
+
+    `rules` is the curate stage's filter config (`curate.filters` in params.yaml),
+    so generation and curation judge a task the same way; None means its defaults.
 
     `on_round(round, metrics)` is called after every round (the stage logs them as
     MLflow step metrics, so a long run's yield and rejects can be watched live).
@@ -225,6 +262,7 @@ def generate_instructions(
         raise ValueError("generate_instructions needs at least one seed task")
     structured = client.response_mode != "off"
     sampling = sampling or DEFAULT_TEACHER_SAMPLING
+    rules = rules or FilterConfig()
     out = GenerationResult(mode="structured" if structured else "text")
     dedup = RougeLIndex(cfg.rouge_threshold)
     dedup.extend(seed.instruction for seed in seeds)
@@ -243,7 +281,7 @@ def generate_instructions(
         )
         out.requests, out.rounds = stop, out.rounds + 1
         out.requested_tasks += len(requests) * cfg.tasks_per_request
-        candidates = _collect(results, structured, out)
+        candidates = _passing_rules(_collect(results, structured, out), rules, out)
         _keep(candidates, dedup, cfg, client.endpoint.model, out)
         if on_round is not None:
             on_round(out.rounds, out.metrics())

@@ -1,8 +1,10 @@
 """Distribution plots of generated tasks (type, view, topic, difficulty) and of answers.
 
 AlpaCare's claim is that *diverse* tasks matter, so each generation run leaves
-a picture of what the teacher actually produced next to its metrics. The bar
-charts are the curate stage's own (`medinstruct_curate.plots`), so generated
+a picture of what the teacher actually produced next to its metrics. Type and
+view are counted as canonical labels (`medinstruct_text.taxonomy`), as in the
+paper's figures, so `Triage,` and `triage` are one bar and junk is `other`. The bar
+charts are shared with the gate (`medinstruct_text.charts`), so generated
 and curated data are drawn the same way. Figures use matplotlib's object API
 (`Figure`, no pyplot): no global backend or figure state is touched.
 """
@@ -16,16 +18,21 @@ from matplotlib.figure import Figure
 
 from medinstruct_core.io import atomic_open, write_json
 from medinstruct_core.records import Example, Task
-from medinstruct_curate.plots import LABEL_COLUMNS, bar_chart, top_counts
+from medinstruct_text.charts import LABEL_COLUMNS, bar_chart, top_counts
+from medinstruct_text.taxonomy import plot_label
 
 TOP_K = 20
 
 
 def distributions(tasks: Sequence[Task], top_k: int = TOP_K) -> dict[str, dict[str, int]]:
-    """Counts per label column: the `top_k` most common values plus "(other)"."""
+    """Counts per label column (canonical type/view): the `top_k` most common plus "(other)"."""
     return {
         name: dict(
-            top_counts([getattr(t, name) for t in tasks], top_k, by_label=name == "difficulty")
+            top_counts(
+                [plot_label(name, getattr(t, name)) for t in tasks],
+                top_k,
+                by_label=name == "difficulty",
+            )
         )
         for name in LABEL_COLUMNS
     }

@@ -1,5 +1,10 @@
 """Answer eval items with a local causal LM: the base model or the tuned student.
 
+Each model is prompted the way it expects (fair prompting): the student through
+the Alpaca template it was trained on (medinstruct_train.prompting), an instruct
+base model through its tokenizer's own chat template. Which one was used, and the
+exact prompt, are kept with every answer (`ModelAnswers`, answers.jsonl).
+
 Greedy decoding, float32 and left padding make the answers a pure function of
 the model directory and the items, so a re-run (or a DVC cache check) sees the
 same text. Items are batched longest-first: similar lengths waste less compute
@@ -12,11 +17,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ConfigDict
 
 from medinstruct_core.records import EvalItem, Record
-from medinstruct_eval.config import Device, EvaluateConfig
+from medinstruct_eval.config import Device, EvaluateConfig, PromptFormat
+from medinstruct_eval.judge import question_text
 from medinstruct_train.artifacts import ModelDirError
 from medinstruct_train.loading import ADAPTER_SUBDIR, adapter_dir, has_weights
 from medinstruct_train.loading import load_model as train_load_model
@@ -27,15 +36,72 @@ log = logging.getLogger(__name__)
 # A model that has not learned to stop (the base model) goes on to write the
 # next Alpaca turn; everything from the next section header on is not the answer.
 STOP_MARKERS = ("### Instruction:", "### Input:", "### Response:")
+ALPACA = "alpaca"
+CHAT_TEMPLATE = "chat_template"
+UsedFormat = Literal["alpaca", "chat_template"]
 
 
 class CandidateAnswer(Record):
-    """One model's answer to one eval item (a row of answers.jsonl)."""
+    """One model's answer to one eval item (a row of answers.jsonl), with the prompt it answered.
+
+    Whitespace is kept as is: the prompt must be the exact string the model saw
+    (a template's trailing newline matters), and answers are already trimmed.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     item_id: str
     candidate: str
     answer: str
     model_dir: str = ""
+    prompt_format: str = ""
+    prompt: str = ""
+
+
+@dataclass(frozen=True)
+class ModelAnswers:
+    """One model's answers in item order, the template used and each exact prompt."""
+
+    texts: list[str]
+    prompt_format: UsedFormat
+    prompts: list[str]
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def resolve_prompt_format(tokenizer: Any, requested: PromptFormat, where: str = "") -> UsedFormat:
+    """auto = the tokenizer's chat template when it has one, else the Alpaca training template."""
+    if requested == ALPACA:
+        return ALPACA
+    if has_chat_template(tokenizer):
+        return CHAT_TEMPLATE
+    if requested == "chat":
+        raise ModelDirError(
+            f"{where or 'model'}: prompt format 'chat' but the tokenizer has no chat template"
+        )
+    return ALPACA
+
+
+def render_prompts(
+    tokenizer: Any, items: Sequence[EvalItem], prompt_format: UsedFormat
+) -> list[str]:
+    """The prompts as the model will see them (before tokenization).
+
+    The chat template gets one user turn holding the question exactly as the
+    judge sees it (instruction, blank line, input), plus the generation prompt.
+    """
+    if prompt_format == ALPACA:
+        return [format_prompt(item.instruction, item.input) for item in items]
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": question_text(item)}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for item in items
+    ]
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -112,10 +178,15 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted({i for i in ids if i is not None})
 
 
-def _generate_batch(model: Any, tokenizer: Any, prompts: list[str], config: Any) -> list[str]:
+def _generate_batch(
+    model: Any, tokenizer: Any, prompts: list[str], config: Any, special: bool = True
+) -> list[str]:
+    """`special`: add BOS etc. (a chat template already wrote its own special tokens)."""
     import torch
 
-    encoded = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=special).to(
+        model.device
+    )
     with torch.inference_mode():
         output = model.generate(**encoded, generation_config=config)
     new_tokens = output[:, encoded["input_ids"].shape[1] :]  # left padding: prompts end together
@@ -131,12 +202,30 @@ def generate_answers(
     *,
     device: Device = "auto",
     threads: int = 0,
+    prompt_format: PromptFormat = "alpaca",
 ) -> list[str]:
     """Greedy answers to `items`, in input order, with the prompt stripped."""
+    return answer_model(
+        model_dir, items, max_new_tokens, batch_size,
+        device=device, threads=threads, prompt_format=prompt_format,
+    ).texts  # fmt: skip
+
+
+def answer_model(
+    model_dir: str | Path,
+    items: Sequence[EvalItem],
+    max_new_tokens: int,
+    batch_size: int,
+    *,
+    device: Device = "auto",
+    threads: int = 0,
+    prompt_format: PromptFormat = "alpaca",
+) -> ModelAnswers:
+    """Greedy answers plus the template used and the exact prompts (nothing loads for no items)."""
     if not items:
-        return []
+        return ModelAnswers([], ALPACA if prompt_format == ALPACA else CHAT_TEMPLATE, [])
     with torch_threads(threads):
-        return _generate_all(model_dir, items, max_new_tokens, batch_size, device)
+        return _generate_all(model_dir, items, max_new_tokens, batch_size, device, prompt_format)
 
 
 def _greedy_config(model: Any, tokenizer: Any, max_new_tokens: int) -> Any:
@@ -149,8 +238,8 @@ def _greedy_config(model: Any, tokenizer: Any, max_new_tokens: int) -> Any:
     )  # fmt: skip
 
 
-def _longest_first(tokenizer: Any, prompts: Sequence[str]) -> list[int]:
-    lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
+def _longest_first(tokenizer: Any, prompts: Sequence[str], special: bool = True) -> list[int]:
+    lengths = [len(tokenizer(p, add_special_tokens=special)["input_ids"]) for p in prompts]
     return sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
 
 
@@ -160,27 +249,48 @@ def _generate_all(
     max_new_tokens: int,
     batch_size: int,
     device: Device,
-) -> list[str]:
+    requested: PromptFormat = "alpaca",
+) -> ModelAnswers:
     model, tokenizer = load_model(model_dir, pick_device(device))
     config = _greedy_config(model, tokenizer, max_new_tokens)
-    prompts = [format_prompt(item.instruction, item.input) for item in items]
-    order = _longest_first(tokenizer, prompts)
+    used = resolve_prompt_format(tokenizer, requested, str(model_dir))
+    prompts = render_prompts(tokenizer, items, used)
+    special = used == ALPACA
+    order = _longest_first(tokenizer, prompts, special)
     answers = [""] * len(prompts)
     started = time.monotonic()
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        texts = _generate_batch(model, tokenizer, [prompts[i] for i in batch], config)
+        texts = _generate_batch(model, tokenizer, [prompts[i] for i in batch], config, special)
         for index, text in zip(batch, texts, strict=True):
             answers[index] = text
         done = min(start + batch_size, len(order))
         log.info("answered %d/%d items (%.1f s)", done, len(order), time.monotonic() - started)
-    return answers
+    return ModelAnswers(answers, used, prompts)
+
+
+def answer_candidates(
+    model_dirs: Mapping[str, Path], items: Sequence[EvalItem], cfg: EvaluateConfig
+) -> tuple[dict[str, ModelAnswers], dict[str, float]]:
+    """Every candidate's answers, each through its own template (`cfg.prompt_formats`;
+    alpaca when not listed), one model in memory at a time, and seconds per candidate."""
+    answers: dict[str, ModelAnswers] = {}
+    seconds: dict[str, float] = {}
+    for name, model_dir in model_dirs.items():
+        started = time.monotonic()
+        answers[name] = answer_model(
+            model_dir, items, cfg.max_new_tokens, cfg.batch_size, device=cfg.device,
+            threads=cfg.torch_threads, prompt_format=cfg.prompt_formats.get(name, ALPACA),
+        )  # fmt: skip
+        seconds[f"answer_{name}_s"] = round(time.monotonic() - started, 2)
+    return answers, seconds
 
 
 def answer_all(
     model_dirs: Mapping[str, Path], items: Sequence[EvalItem], cfg: EvaluateConfig
 ) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Every candidate's answers (one model in memory at a time) and seconds spent per candidate."""
+    """Every candidate's answers through the Alpaca template (the stage's former behaviour;
+    `answer_candidates` prompts each model through its own template)."""
     answers: dict[str, list[str]] = {}
     seconds: dict[str, float] = {}
     for name, model_dir in model_dirs.items():

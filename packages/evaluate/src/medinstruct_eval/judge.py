@@ -5,10 +5,16 @@ Answer A and once as Answer B, because LLM judges prefer one position; the two
 orders are mapped back to candidate/reference before counting, and the
 disagreement between them is reported as position bias (see metrics.py).
 
-The verdict comes back as JSON ({"reason", "winner"}) when the endpoint can
-enforce a schema, else as free text ending in "Winner: A|B|tie". Either way an
+The verdict comes back as typed JSON ({"reason", "winner": A|B|tie}) when the
+endpoint can enforce a schema, else as free text asked to end in "Winner: A|B|tie";
+judges often phrase it otherwise ("Output (a)", "[[B]]", "It's a tie"), so the
+text parser reads the common phrasings, most explicit first. Either way an
 answer that cannot be read becomes a verdict with winner "invalid": it is kept
 and counted, never silently dropped.
+
+A panel of judges (`judge_panel`) runs each judge through its own client, so
+every judge call is cached and concurrent, and tags each verdict with the judge,
+the eval set and the two answers' lengths (`PanelVerdict`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from functools import cache
 from importlib import resources
 from string import Template
 from typing import Literal, Protocol, cast
+
+from pydantic import Field
 
 from medinstruct_core.llm.config import Sampling
 from medinstruct_core.llm.types import LLMRequest, LLMResult, ResponseMode
@@ -40,11 +48,51 @@ VERDICT_SCHEMA: dict[str, object] = {
 }
 SCHEMA_NAME = "verdict"
 
-_LETTERS: dict[str, Letter] = {"a": "A", "b": "B", "tie": "tie", "draw": "tie", "equal": "tie"}
-# "Winner: A", "**Winner:** B", "The winner is Answer A", "winner = tie"; the last one counts.
-_WINNER_LINE = re.compile(
-    r"\bwinner\s*(?:is\s*)?[:=\-]?\s*(?:answer\s*)?[\"'(\[]?\s*(a|b|tie|draw|equal)\b",
-    re.IGNORECASE,
+_LETTERS: dict[str, Letter] = {
+    "a": "A", "b": "B", "tie": "tie", "draw": "tie", "equal": "tie",
+    "neither": "tie", "none": "tie",
+}  # fmt: skip
+# In free text, MT-Bench's "[[C]]" also means a tie (the only place a C is read).
+_TEXT_LETTERS: dict[str, Letter] = {**_LETTERS, "c": "tie"}
+# The letter of a decision: "Output (a)", "Answer B", "(b)", or a bare capital A/B (a bare
+# lowercase "a" is the article, as in "I prefer a shorter answer").
+_LABEL = r"(?:(?i:the\s+)?(?i:answer|output|response|assistant)\s*\(?([abAB])\)?(?![\w])|\(([abAB])\)|\b([AB])\b)"
+_TIE_WORD = r"(?i:tie|draw|equal|neither|none)"
+# Tier 1, explicit decisions: "Winner: A", "The winner is a tie", "Verdict: Output (b)", "[[A]]".
+_EXPLICIT = (
+    re.compile(
+        r"(?i:\b(?:winner|verdict|final\s+(?:answer|verdict|decision|choice)|decision|"
+        r"better\s+(?:answer|output|response))\s*(?:is|:|=|-)*\s*(?:it'?s\s+)?(?:an?\s+(?=tie|draw))?)"
+        r"[\"'\[]*\s*(?:" + _LABEL + r"|(?i:answer\s+)?([abAB])\b|\b(" + _TIE_WORD + r")\b)"
+    ),
+    re.compile(r"\[\[\s*([abcABC]|(?i:tie))\s*\]\]"),
+)
+# Tier 2, decision sentences: "I prefer Output (b)", "Answer A is better", "It's a tie".
+_PREFERENCE = (
+    re.compile(
+        r"(?i:\b(?:prefer|choose|chose|pick|select|favou?r|go\s+with|vote\s+for)\b)\s+" + _LABEL
+    ),
+    re.compile(
+        _LABEL + r"\s+(?i:is|was|seems|appears)\s+(?i:(?:\w+ly\s+)?(?:to\s+be\s+)?)"
+        r"(?i:better|superior|preferable|preferred|stronger|the\s+(?:better|best|winner|stronger))\b"
+    ),
+)
+_TIE_PHRASES = (
+    re.compile(
+        r"(?i:\b(?:it'?s|it\s+is|this\s+is|that'?s|call\s+it|declare)\s+(?:a\s+)?(?:tie|draw)\b)"
+    ),
+    re.compile(r"(?i:\b(?:both|the\s+two)\b[^.\n]{0,60}?\bequally\b)"),
+    re.compile(
+        r"(?i:\bequally\s+(?:good|bad|strong|weak|helpful|accurate|correct|valid|poor|acceptable|useful|matched)\b)"
+    ),
+    re.compile(
+        r"(?i:\bneither\b\s*(?:answer|output|response|one)?\s*(?:is\s+)?(?:\w+ly\s+)?(?:better|superior|preferable|worse)\b)"
+    ),
+    re.compile(r"(?i:\bno\s+(?:clear\s+)?winner\b)"),
+)
+# Tier 3: the whole reply is a label ("Output (a)", "B", "Tie.", "Neither").
+_BARE = re.compile(
+    r"\s*" + _LABEL.replace(r"\b([AB])\b", r"([abAB])") + r"\s*|\s*(" + _TIE_WORD + r")\s*"
 )
 _JSON_WINNER = re.compile(r"\"winner\"\s*:\s*\"([^\"]*)\"", re.IGNORECASE)
 _MARKUP = str.maketrans("", "", "*_`#")
@@ -97,8 +145,12 @@ def _letter(value: object) -> Letter | None:
     return _LETTERS.get(word)
 
 
-def _from_json(text: str) -> tuple[Letter | None, str]:
-    """(letter, reason) from a JSON object anywhere in `text`, code fences included."""
+def _from_json(text: str) -> tuple[Letter | None, str, bool]:
+    """(letter, reason, whether a JSON object was found) from `text`, code fences included.
+
+    A reply that is a JSON object is read as JSON only: its free-text fields
+    ("reason": "no winner...") are the judge's words, not its decision.
+    """
     start, end = text.find("{"), text.rfind("}")
     if start != -1 and end > start:
         try:
@@ -107,21 +159,52 @@ def _from_json(text: str) -> tuple[Letter | None, str]:
             obj = None
         if isinstance(obj, dict):
             reason = obj.get("reason")
-            return _letter(obj.get("winner")), reason.strip() if isinstance(reason, str) else ""
+            reason_text = reason.strip() if isinstance(reason, str) else ""
+            return _letter(obj.get("winner")), reason_text, True
     found = _JSON_WINNER.search(text)  # broken JSON (e.g. cut off after the winner)
-    return (_letter(found.group(1)) if found else None), ""
+    return (_letter(found.group(1)) if found else None), "", False
+
+
+def _word(groups: tuple[str | None, ...]) -> Letter | None:
+    """The one filled group of a match as a letter."""
+    found = next((g for g in groups if g), None)
+    return _TEXT_LETTERS.get(found.lower()) if found else None
+
+
+def _last(patterns: Sequence[re.Pattern[str]], text: str) -> Letter | None:
+    """The decision of the match that ends last: a judge's conclusion comes after its reasoning.
+
+    A pattern without groups (a tie phrase) decides "tie" by matching at all.
+    """
+    best: tuple[int, Letter] | None = None
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            letter = _word(match.groups()) if pattern.groups else "tie"
+            if letter is not None and (best is None or match.end() >= best[0]):
+                best = (match.end(), letter)
+    return best[1] if best else None
 
 
 def _from_text(text: str) -> Letter | None:
-    matches = _WINNER_LINE.findall(text.translate(_MARKUP))
-    return _LETTERS[matches[-1].lower()] if matches else None
+    """Free text, most explicit wording first: a winner line, a stated preference, a bare label.
+
+    Each tier is tried only if the one before found nothing, so "Output (a) is too short.
+    Winner: B" reads B, and a sentence that merely mentions an answer decides nothing.
+    """
+    plain = text.translate(_MARKUP).strip()
+    for tier in (_EXPLICIT, (*_PREFERENCE, *_TIE_PHRASES)):
+        letter = _last(tier, plain)
+        if letter is not None:
+            return letter
+    bare = _BARE.fullmatch(plain.rstrip(".!"))
+    return _word(bare.groups()) if bare else None
 
 
 def parse_winner(text: str) -> tuple[Letter | None, str]:
     """The judge's choice (A, B, tie or None when unreadable) and its stated reason."""
-    letter, reason = _from_json(text)
-    if letter is not None:
-        return letter, reason
+    letter, reason, was_json = _from_json(text)
+    if letter is not None or was_json:
+        return letter, reason if letter is not None else ""
     letter = _from_text(text)
     return letter, text.strip() if letter is not None else ""
 
@@ -208,3 +291,97 @@ def judge_answers(
     requests = build_requests(items, answers, sampling, client.response_mode)
     results = client.run(requests, desc="judge", progress=progress)
     return [to_verdict(result) for result in results]
+
+
+# -- the judge panel ---------------------------------------------------------------------
+class PanelVerdict(Verdict):
+    """A Verdict that also says who judged, on which eval set, and how long the two answers were.
+
+    The lengths make the length-controlled win rate (metrics.lc_win_rate) a function
+    of verdicts.jsonl alone, and `judge` lets one file hold a whole panel's verdicts.
+    """
+
+    judge: str = ""
+    eval_set: str = ""
+    candidate_chars: int = Field(0, ge=0)
+    reference_chars: int = Field(0, ge=0)
+
+
+Judges = Mapping[str, JudgeClient] | Sequence[JudgeClient]
+
+
+def _default_name(client: JudgeClient, index: int) -> str:
+    endpoint = getattr(client, "endpoint", None)
+    model = getattr(endpoint, "model", "")
+    return str(model) if model else f"judge{index + 1}"
+
+
+def name_judges(judges: Judges) -> dict[str, JudgeClient]:
+    """name -> client. A list is named by each client's model; repeated names get "#2", "#3"."""
+    if isinstance(judges, Mapping):
+        return dict(judges)
+    named: dict[str, JudgeClient] = {}
+    for index, client in enumerate(judges):
+        base = _default_name(client, index)
+        name, copy = base, 1
+        while name in named:
+            copy += 1
+            name = f"{base}#{copy}"
+        named[name] = client
+    return named
+
+
+def sampling_for(sampling: Sampling | Mapping[str, Sampling], judge: str) -> Sampling:
+    """One Sampling for every judge, or one per judge name (a panel of differently tuned judges)."""
+    if isinstance(sampling, Sampling):
+        return sampling
+    if judge not in sampling:
+        raise KeyError(f"no sampling given for judge {judge!r} (have {sorted(sampling)})")
+    return sampling[judge]
+
+
+def _with_context(
+    verdicts: Sequence[Verdict],
+    judge: str,
+    eval_set: str,
+    items: Sequence[EvalItem],
+    answers: Mapping[str, Sequence[str]],
+) -> list[PanelVerdict]:
+    references = {item.id: len(item.reference.strip()) for item in items}
+    lengths = {
+        (item.id, candidate): len(text.strip())
+        for candidate, texts in answers.items()
+        for item, text in zip(items, texts, strict=True)
+    }
+    context = {"judge": judge, "eval_set": eval_set}
+    return [
+        PanelVerdict(
+            **v.model_dump(),
+            **context,
+            candidate_chars=lengths[(v.item_id, v.candidate)],
+            reference_chars=references[v.item_id],
+        )
+        for v in verdicts
+    ]
+
+
+def judge_panel(
+    judges: Judges,
+    items: Sequence[EvalItem],
+    answers: Mapping[str, Sequence[str]],
+    sampling: Sampling | Mapping[str, Sampling],
+    *,
+    eval_set: str = "",
+    progress: bool = True,
+) -> list[PanelVerdict]:
+    """Every judge of the panel judges every candidate's answers, both orders.
+
+    Each judge runs one batch through its own client (cached and concurrent), so a
+    re-run with nothing changed is answered from the cache without a single call.
+    Verdicts come back per judge, in `judge_answers` order.
+    """
+    verdicts: list[PanelVerdict] = []
+    for name, client in name_judges(judges).items():
+        own = judge_answers(client, items, answers, sampling_for(sampling, name), progress=progress)
+        verdicts.extend(_with_context(own, name, eval_set, items, answers))
+    return verdicts

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from medinstruct_core.records import Verdict
@@ -212,3 +213,311 @@ def _delta(
         "delta_win_rate_ci_low": _round(ci[0]) if ci else None,
         "delta_win_rate_ci_high": _round(ci[1]) if ci else None,
     }
+
+
+# -- agreement: between judges and between the two orders ------------------------------
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Cohen's kappa of two raters' labels for the same units.
+
+    kappa = (p_o - p_e) / (1 - p_e): observed agreement corrected for the agreement
+    expected by chance from each rater's own label frequencies. None when there is
+    nothing to compare or chance agreement is already 1 (both raters always gave the
+    same single label: agreement is then uninformative, not perfect).
+    """
+    if len(a) != len(b):
+        raise ValueError(f"kappa needs paired labels: {len(a)} vs {len(b)}")
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    labels = set(a) | set(b)
+    expected = sum((list(a).count(label) / n) * (list(b).count(label) / n) for label in labels)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def _valid_by(
+    verdicts: Iterable[Verdict], key: Callable[[Verdict], tuple[str, ...]]
+) -> dict[tuple[str, ...], str]:
+    return {key(v): v.winner for v in verdicts if v.winner != "invalid"}
+
+
+def order_kappa(verdicts: Iterable[Verdict]) -> float | None:
+    """Kappa between the two presentation orders, in candidate/reference terms.
+
+    A judge free of position bias says the same thing whichever answer is shown
+    first; units are (judge, item, candidate) pairs judged validly in both orders.
+    """
+    own = list(verdicts)
+    first = _valid_by(own, lambda v: (_judge(v), v.item_id, v.candidate, v.order))
+    units = sorted(
+        {
+            k[:3]
+            for k in first
+            if (*k[:3], "candidate_first") in first and (*k[:3], "reference_first") in first
+        }
+    )
+    return cohen_kappa(
+        [first[(*u, "candidate_first")] for u in units],
+        [first[(*u, "reference_first")] for u in units],
+    )
+
+
+def judge_kappa(verdicts: Iterable[Verdict], judge_a: str, judge_b: str) -> float | None:
+    """Kappa between two judges on the (item, candidate, order) units both judged validly."""
+    own = list(verdicts)
+    a = _valid_by((v for v in own if _judge(v) == judge_a), _unit)
+    b = _valid_by((v for v in own if _judge(v) == judge_b), _unit)
+    shared = sorted(set(a) & set(b))
+    return cohen_kappa([a[u] for u in shared], [b[u] for u in shared])
+
+
+def _unit(verdict: Verdict) -> tuple[str, str, str]:
+    return (verdict.item_id, verdict.candidate, verdict.order)
+
+
+def _judge(verdict: Verdict) -> str:
+    """A plain Verdict has no judge: it is the single judge ""."""
+    return str(getattr(verdict, "judge", ""))
+
+
+# -- the length-controlled win rate (AlpacaEval 2) ---------------------------------------
+@dataclass(frozen=True)
+class LengthGLM:
+    """logit P(candidate wins) = intercept + slope * tanh(length_delta / scale).
+
+    `intercept` is the candidate's quality with length taken out: the LC win rate
+    is the model's prediction at zero length difference, sigmoid(intercept).
+    """
+
+    intercept: float
+    slope: float
+    scale: float
+
+    def predict(self, length_delta: float) -> float:
+        feature = math.tanh(length_delta / self.scale) if self.scale > 0 else 0.0
+        return _sigmoid(self.intercept + self.slope * feature)
+
+    @property
+    def lc_win_rate(self) -> float:
+        return _sigmoid(self.intercept)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def length_feature(deltas: Sequence[float]) -> tuple[list[float], float]:
+    """tanh(delta / std(delta)) as AlpacaEval 2 scales it, and the std (0: no variation)."""
+    n = len(deltas)
+    mean = sum(deltas) / n if n else 0.0
+    scale = math.sqrt(sum((d - mean) ** 2 for d in deltas) / (n - 1)) if n > 1 else 0.0
+    if scale == 0.0:
+        return [0.0] * n, 0.0
+    return [math.tanh(d / scale) for d in deltas], scale
+
+
+def fit_length_glm(
+    outcomes: Sequence[float], length_deltas: Sequence[float], *, penalty: float = 0.01
+) -> LengthGLM | None:
+    """Fit the logistic GLM of outcome (1 win, 0.5 tie, 0 loss) on the scaled length difference.
+
+    Newton-Raphson on the binomial log-likelihood (a tie is half a win, as a soft
+    label) with an L2 `penalty` on the length slope only, as a ridge: when the
+    longer answer always wins the data are separable and the unpenalised slope
+    would run to infinity. The intercept is not penalised, so it stays the
+    candidate's length-free strength. None when there is nothing to fit.
+    """
+    if len(outcomes) != len(length_deltas):
+        raise ValueError(f"{len(outcomes)} outcomes for {len(length_deltas)} length deltas")
+    if not outcomes:
+        return None
+    features, scale = length_feature(length_deltas)
+    beta = [0.0, 0.0]
+    for _ in range(100):
+        step = _newton_step(outcomes, features, beta, penalty)
+        beta = [beta[0] - step[0], beta[1] - step[1]]
+        if max(abs(step[0]), abs(step[1])) < 1e-10:
+            break
+    return LengthGLM(intercept=beta[0], slope=beta[1], scale=scale)
+
+
+def _newton_step(
+    y: Sequence[float], x: Sequence[float], beta: Sequence[float], penalty: float
+) -> tuple[float, float]:
+    """H^-1 g for the penalised negative log-likelihood (2x2, solved in closed form).
+
+    A tiny ridge on the intercept too keeps the Hessian invertible when every
+    outcome is the same (all wins); it moves the estimate by less than 1e-6.
+    """
+    g0 = g1 = 0.0
+    h00, h01, h11 = 1e-6, 0.0, penalty
+    for yi, xi in zip(y, x, strict=True):
+        p = _sigmoid(beta[0] + beta[1] * xi)
+        w = max(p * (1.0 - p), 1e-12)
+        g0, g1 = g0 + (p - yi), g1 + (p - yi) * xi
+        h00, h01, h11 = h00 + w, h01 + w * xi, h11 + w * xi * xi
+    g0 += 1e-6 * beta[0]
+    g1 += penalty * beta[1]
+    det = h00 * h11 - h01 * h01
+    return ((h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det)
+
+
+def length_outcomes(verdicts: Iterable[Verdict]) -> tuple[list[float], list[float]]:
+    """(outcome, candidate chars - reference chars) of every valid verdict with lengths."""
+    outcomes, deltas = [], []
+    for verdict in verdicts:
+        if verdict.winner == "invalid":
+            continue
+        outcomes.append(POINTS[verdict.winner])
+        deltas.append(
+            float(getattr(verdict, "candidate_chars", 0) - getattr(verdict, "reference_chars", 0))
+        )
+    return outcomes, deltas
+
+
+def lc_win_rate(verdicts: Iterable[Verdict], *, penalty: float = 0.01) -> float | None:
+    """The length-controlled win rate: the GLM's win probability at zero length difference."""
+    glm = fit_length_glm(*length_outcomes(verdicts), penalty=penalty)
+    return None if glm is None else glm.lc_win_rate
+
+
+# -- a panel of judges over several eval sets --------------------------------------------
+def metric_name(text: str) -> str:
+    """A judge/eval-set name as a metric-key fragment (MLflow allows [\\w./ -] only)."""
+    return re.sub(r"[^\w.\-]+", "_", text).strip("_") or "unnamed"
+
+
+def _first_seen(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _group(verdicts: Iterable[Verdict], key: Callable[[Verdict], str]) -> dict[str, list[Verdict]]:
+    groups: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        groups.setdefault(key(verdict), []).append(verdict)
+    return groups
+
+
+def candidate_summary(
+    verdicts: Sequence[Verdict],
+    *,
+    samples: int,
+    seed: int,
+    max_invalid_rate: float = 0.1,
+    lc_penalty: float = 0.01,
+) -> Metrics:
+    """One candidate on one eval set, pooled over judges and orders, plus per-judge numbers.
+
+    The invalid rate sits next to the win rate and `invalid_flag` is 1 above
+    `max_invalid_rate`: a rate computed on what the judge could read is only
+    trustworthy if that is nearly everything.
+    """
+    metrics = summarize(verdicts, samples=samples, seed=seed)
+    invalid = metrics["invalid_rate"]
+    metrics["invalid_flag"] = int(invalid is not None and invalid > max_invalid_rate)
+    metrics["lc_win_rate"] = _round(lc_win_rate(verdicts, penalty=lc_penalty))
+    metrics["order_kappa"] = _round(order_kappa(verdicts))
+    by_judge = _group(verdicts, _judge)
+    if len(by_judge) > 1:
+        for judge, own in by_judge.items():
+            counts = tally(own)
+            prefix = f"judge_{metric_name(judge)}_"
+            metrics[prefix + "win_rate"] = _round(counts.win_rate)
+            metrics[prefix + "first_position_rate"] = _round(first_position_rate(own))
+            metrics[prefix + "invalid_rate"] = _round(counts.invalid / counts.total)
+            metrics[prefix + "order_kappa"] = _round(order_kappa(own))
+    return metrics
+
+
+def judge_agreement(verdicts: Sequence[Verdict]) -> Metrics:
+    """Cohen's kappa for every pair of judges (over all candidates): `kappa_<a>_vs_<b>`."""
+    judges = _first_seen(_judge(v) for v in verdicts)
+    return {
+        f"kappa_{metric_name(a)}_vs_{metric_name(b)}": _round(judge_kappa(verdicts, a, b))
+        for i, a in enumerate(judges)
+        for b in judges[i + 1 :]
+    }
+
+
+def panel_summary(
+    verdicts: Sequence[Verdict],
+    *,
+    samples: int,
+    seed: int,
+    tuned: str = "student",
+    baseline: str = "base",
+    max_invalid_rate: float = 0.1,
+    lc_penalty: float = 0.01,
+) -> Metrics:
+    """Flat metrics of every eval set (reference model): `<set>_<candidate>_win_rate`, ...
+
+    Per set and candidate: raw win rate with its item-bootstrap interval, the
+    length-controlled win rate, invalid rate and flag, first-position rate and the
+    kappa between the two orders; per set: kappa between each pair of judges and the
+    tuned - baseline delta. Verdicts without an eval set (plain Verdicts) form the
+    set "" and get no set prefix.
+    """
+    flat: Metrics = {}
+    for eval_set, own in _group(verdicts, lambda v: str(getattr(v, "eval_set", ""))).items():
+        prefix = f"{metric_name(eval_set)}_" if eval_set else ""
+        by_candidate = _group(own, lambda v: v.candidate)
+        for candidate, theirs in by_candidate.items():
+            summary = candidate_summary(
+                theirs, samples=samples, seed=seed,
+                max_invalid_rate=max_invalid_rate, lc_penalty=lc_penalty,
+            )  # fmt: skip
+            flat.update({f"{prefix}{candidate}_{k}": v for k, v in summary.items()})
+        flat.update({prefix + k: v for k, v in judge_agreement(own).items()})
+        delta = _delta(by_candidate, tuned, baseline, samples=samples, seed=seed)
+        flat.update({prefix + k: v for k, v in delta.items()})
+    return flat
+
+
+def invalid_warnings(
+    metrics: Mapping[str, float | int | None], max_invalid_rate: float
+) -> list[str]:
+    """A sentence for every pooled invalid rate above the limit (for the log and the report)."""
+    return [
+        f"{key.removesuffix('_invalid_rate')}: {value:.0%} of judge replies were invalid "
+        f"(limit {max_invalid_rate:.0%}); its win rate rests on the rest only"
+        for key, value in metrics.items()
+        if key.endswith("_invalid_rate") and "_judge_" not in key
+        and value is not None and value > max_invalid_rate
+    ]  # fmt: skip
+
+
+def nested_summary(
+    verdicts: Sequence[Verdict],
+    *,
+    samples: int,
+    seed: int,
+    max_invalid_rate: float = 0.1,
+    lc_penalty: float = 0.01,
+) -> dict[str, dict[str, dict[str, object]]]:
+    """{eval set: {candidate: metrics}} in the shape eval_report.write_report reads.
+
+    The same numbers as panel_summary, nested rather than flat: win_rate with
+    win_rate_ci [low, high], lc_win_rate, invalid_rate and invalid_flag,
+    position1_rate, kappa (between the two orders) and n (items). A plain
+    Verdict's empty eval set is called "reference".
+    """
+    nested: dict[str, dict[str, dict[str, object]]] = {}
+    for eval_set, own in _group(verdicts, lambda v: str(getattr(v, "eval_set", ""))).items():
+        per_candidate = nested.setdefault(eval_set or "reference", {})
+        for candidate, theirs in _group(own, lambda v: v.candidate).items():
+            m = candidate_summary(theirs, samples=samples, seed=seed,
+                                  max_invalid_rate=max_invalid_rate, lc_penalty=lc_penalty)  # fmt: skip
+            low, high = m["win_rate_ci_low"], m["win_rate_ci_high"]
+            per_candidate[candidate] = {
+                "win_rate": m["win_rate"],
+                "win_rate_ci": None if low is None else [low, high],
+                "lc_win_rate": m["lc_win_rate"],
+                "invalid_rate": m["invalid_rate"],
+                "invalid_flag": m["invalid_flag"],
+                "position1_rate": m["first_position_rate"],
+                "kappa": m["order_kappa"],
+                "n": m["items"],
+            }
+    return nested

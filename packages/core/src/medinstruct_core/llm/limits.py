@@ -66,12 +66,32 @@ class Cooldown:
     def __init__(self, *, clock: Clock = time.monotonic) -> None:
         self._clock = clock
         self._until = 0.0
+        self._level = 0  # 429s without Retry-After since the last success
 
     def extend(self, seconds: float) -> None:
         self._until = max(self._until, self._clock() + seconds)
 
     def remaining(self) -> float:
         return max(0.0, self._until - self._clock())
+
+    def backoff(self, initial_s: float, max_s: float, rng: random.Random) -> float:
+        """A 429 without Retry-After: pause everyone for the next shared backoff step.
+
+        The step grows only with 429s received after the current pause ended: the
+        other workers' requests that were already in flight when the first 429 came
+        back report the same overload and must not double the pause again.
+        """
+        remaining = self.remaining()
+        if remaining > 0:
+            return remaining
+        delay = backoff_delay(self._level, initial_s, max_s, rng)
+        self._level += 1
+        self.extend(delay)
+        return delay
+
+    def settle(self) -> None:
+        """A request went through: the next 429 starts the backoff from its first step."""
+        self._level = 0
 
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:

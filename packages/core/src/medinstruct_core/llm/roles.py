@@ -8,6 +8,7 @@ llama.cpp server. Keys are read from the environment only, never from params.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 from medinstruct_core.llm.cache import ResponseCache
 from medinstruct_core.llm.client import LLMClient
 from medinstruct_core.llm.config import LLMSection, RoleConfig
-from medinstruct_core.llm.server import embedded_server, resolve_gguf
+from medinstruct_core.llm.ledger import LEDGER_FILE, Ledger
+from medinstruct_core.llm.server import embedded_server
 from medinstruct_core.llm.types import Endpoint, ResponseMode
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -56,25 +58,43 @@ def resolve_remote(role: RoleConfig, env: Mapping[str, str]) -> Endpoint:
 
 @contextlib.contextmanager
 def open_role(
-    llm: LLMSection, role_name: str, *, root: Path, env: Mapping[str, str] | None = None
+    llm: LLMSection,
+    role_name: str,
+    *,
+    root: Path,
+    stage: str = "",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[LLMClient]:
-    """Yield a client for `role_name`, starting the embedded server if the role needs it."""
+    """Yield a client for `role_name`, starting the embedded server if the role needs it.
+
+    Its paid replies go to the project's one ledger (`<cache_dir>/ledger.sqlite`)
+    under `stage`, and `llm.client.budget_usd` caps that ledger's total.
+    """
     env = os.environ if env is None else env
     role: RoleConfig = getattr(llm, role_name)
-    cache = ResponseCache(root / llm.client.cache_dir / "responses.sqlite")
+    cache_dir = root / llm.client.cache_dir
+    cache = ResponseCache(cache_dir / "responses.sqlite")
+    ledger = Ledger(cache_dir / LEDGER_FILE, llm.client.budget_usd)
+    # Every client of this role is built the same way, whichever endpoint serves it.
+    client_for = functools.partial(
+        LLMClient, config=llm.client, cache=cache, role=role_name, stage=stage, ledger=ledger
+    )
     try:
         if wants_embedded(role, env):
-            with embedded_server(llm.embedded) as url:
+            # One server for the role's registry model; the cache is keyed by the
+            # model file's sha256, so a new port or a renamed file still hits.
+            with embedded_server(llm.embedded, role.embedded_model) as server:
                 endpoint = Endpoint(
-                    url,
-                    llm.embedded.alias,
+                    server.url,
+                    server.alias,
                     "embedded",
-                    _response_mode(role, url, True),
+                    _response_mode(role, server.url, True),
                     "EMPTY",
-                    cache_id=f"embedded/{resolve_gguf(llm.embedded).name}",
+                    cache_id=server.cache_id,
                 )
-                yield LLMClient(endpoint, llm.client, cache=cache, role=role_name)
+                yield client_for(endpoint)
         else:
-            yield LLMClient(resolve_remote(role, env), llm.client, cache=cache, role=role_name)
+            yield client_for(resolve_remote(role, env))
     finally:
+        ledger.close()
         cache.close()

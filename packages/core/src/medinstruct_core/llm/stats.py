@@ -26,6 +26,10 @@ class ClientStats:
     truncated: int = 0  # answers cut at max_tokens (finish_reason == "length")
     failures: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # seconds per answered API call
+    # From the shared ledger (every process): this stage's spend and the total the
+    # budget caps. Set by the client after each paid reply.
+    spend_usd_stage: float = 0.0
+    spend_usd_total: float = 0.0
 
     def record(self, result: LLMResult) -> None:
         self.requests += 1
@@ -46,6 +50,10 @@ class ClientStats:
     def failed(self) -> int:
         return sum(self.failures.values())
 
+    def describe_failures(self) -> str:
+        """'12 timeout, 3 http_error' (most frequent first), for error messages."""
+        return ", ".join(f"{n} {reason}" for reason, n in self.failures.most_common())
+
     def as_metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat numeric metrics for MLflow; every failure reason is present (0 if none),
         so runs can be compared column by column."""
@@ -59,6 +67,8 @@ class ClientStats:
             "truncated": self.truncated,
             "latency_p50_s": percentile(self.latencies, 50),
             "latency_p95_s": percentile(self.latencies, 95),
+            "spend_usd_stage": self.spend_usd_stage,
+            "spend_usd_total": self.spend_usd_total,
         }
         for reason in get_args(FailureReason):
             metrics[f"failures_{reason}"] = self.failures.get(reason, 0)

@@ -8,7 +8,9 @@ models, because the SDK silently returns a plain string for non-JSON bodies
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,13 @@ from medinstruct_core.llm.types import Endpoint, FailureReason, LLMRequest
 
 # Retryable HTTP statuses besides 429: request timeout, conflict, server errors.
 RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
+# Statuses no retry can fix: the key is wrong or not allowed. The stage stops at once.
+REFUSED_STATUS = frozenset({401, 403})
+# OpenAI's billing error: a 429 that waiting does not cure.
+QUOTA_CODES = frozenset({"insufficient_quota"})
+# Chat-format overhead per message and per reply (OpenAI's published counting recipe).
+TOKENS_PER_MESSAGE = 4
+TOKENS_PER_REPLY = 3
 # Characters per token for estimates (OpenAI's rule of thumb for English text).
 CHARS_PER_TOKEN = 4
 
@@ -42,6 +51,7 @@ class Failed:
     message: str
     retryable: bool
     retry_after_s: float | None = None
+    refused: bool = False  # the endpoint will refuse every request (bad key, no quota)
 
 
 class BadResponse(ValueError):
@@ -93,6 +103,31 @@ def estimate_tokens(request: LLMRequest) -> int:
     return prompt_chars(request) // CHARS_PER_TOKEN + 1 + request.sampling.max_tokens
 
 
+def prompt_tokens_for(request: LLMRequest, model: str) -> int:
+    """Prompt tokens of `request` for budget reservations: exact (tiktoken) for OpenAI
+    model names when tiktoken and its encoding are available, else the chars/4 estimate."""
+    encode = _encoder(model)
+    if encode is None:
+        return prompt_chars(request) // CHARS_PER_TOKEN + 1
+    text_tokens = sum(len(encode(str(m.get("content", "")))) for m in request.messages)
+    return text_tokens + TOKENS_PER_MESSAGE * len(request.messages) + TOKENS_PER_REPLY
+
+
+@functools.lru_cache(maxsize=32)
+def _encoder(model: str) -> Callable[[str], list[int]] | None:
+    """tiktoken's encoder for an OpenAI model name; None for other names, when tiktoken is
+    not installed, or when its encoding file cannot be loaded (offline, no cached copy)."""
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    try:
+        encoding = tiktoken.encoding_for_model(model)
+    except Exception:  # unknown model name (KeyError) or encoding download failed offline
+        return None
+    return functools.partial(encoding.encode, disallowed_special=())
+
+
 def parse_completion(body: str, request: LLMRequest, default_model: str) -> Completion:
     """Parse a raw response body; raise BadResponse naming what is wrong with it."""
     try:
@@ -142,6 +177,9 @@ def _classify_status(exc: openai.APIStatusError, where: str) -> Failed:
     code = exc.status_code
     wait = retry_after_s(dict(exc.response.headers))
     detail = _error_detail(exc)
+    if code == 429 and _error_code(exc) in QUOTA_CODES:
+        message = f"{where}: HTTP 429 {_error_code(exc)} (billing: no quota left): {detail}"
+        return Failed("http_error", message, False, refused=True)
     if code == 429:
         return Failed("rate_limited", f"{where}: HTTP 429 rate limited: {detail}", True, wait)
     if code in RETRYABLE_STATUS:
@@ -152,7 +190,18 @@ def _classify_status(exc: openai.APIStatusError, where: str) -> Failed:
         403: "access denied for this key/model",
         404: "not found (check the base URL and the model name)",
     }.get(code, "client error")
-    return Failed("http_error", f"{where}: HTTP {code}, {hint}: {detail}", False)
+    message = f"{where}: HTTP {code}, {hint}: {detail}"
+    return Failed("http_error", message, False, refused=code in REFUSED_STATUS)
+
+
+def _error_code(exc: openai.APIStatusError) -> str:
+    """The `error.code` of an OpenAI-style error body ("" when absent)."""
+    code = getattr(exc, "code", None)
+    body = exc.body
+    if not code and isinstance(body, dict):
+        inner = body.get("error", body)
+        code = inner.get("code") if isinstance(inner, dict) else None
+    return str(code or "")
 
 
 def _error_detail(exc: openai.APIStatusError) -> str:

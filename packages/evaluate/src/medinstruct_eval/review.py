@@ -1,0 +1,368 @@
+"""Blinded clinician review of free-text answers, run the way AlpaCare's human evaluation was.
+
+In the paper, medical experts read the answers of AlpaCare and of the strongest
+baseline to the same instructions, without knowing which model wrote which, and
+judged each answer on two aspects: **correctness** (is the medical content
+accurate?) and **helpfulness** (does it actually help the person asking?).
+
+Rating scheme (one binary rating per answer and aspect, so the result is a rate
+with a plain confidence interval and no scale calibration between raters):
+
+- `<L>_correct` (L = A, B, ...): 1 if the answer is medically correct: no
+  factual error, and nothing that would mislead or endanger a patient or
+  clinician acting on it; 0 otherwise.
+- `<L>_helpful`: 1 if the answer addresses what was asked, at a suitable level
+  of detail, in a way the asker could act on; 0 otherwise (off-topic, evasive,
+  too vague, unsafe refusal of an answerable question).
+- Accepted spellings: 1/0, yes/no, y/n (any case). Every rating cell must be
+  filled; `comment` is optional free text.
+
+Blinding: `export_review` shuffles the item order and, per item, which model's
+answer appears as A, B, ... from `seed`. The CSV holds no model names; the
+mapping lives in a separate JSON key file that the raters must not see. The key
+also stores a hash of every answer text, so an answer edited in the sheet is
+caught on import instead of being credited to the model.
+
+`import_review` validates the filled CSV (every problem is reported, each naming
+its row and column) and returns per-model rates with 95% Wilson intervals: the
+Wilson interval stays inside [0, 1] and behaves at the small n (tens of items)
+a clinician review has, where the normal approximation does not.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from medinstruct_core.io import atomic_open, write_json
+from medinstruct_core.params import Config
+from medinstruct_core.records import EvalItem, Record
+
+ASPECTS = ("correct", "helpful")
+BASE_COLUMNS = ("item", "instruction", "input")
+TRUE_VALUES = frozenset({"1", "yes", "y"})
+FALSE_VALUES = frozenset({"0", "no", "n"})
+Z_95 = 1.959963984540054
+CSV_ENCODING = "utf-8-sig"  # the BOM makes spreadsheet programs read UTF-8 correctly
+
+
+class ReviewError(ValueError):
+    """The review files are inconsistent; `problems` lists each one (file, row, column)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        shown = self.problems[:25]
+        more = len(self.problems) - len(shown)
+        suffix = f"\n... and {more} more" if more > 0 else ""
+        super().__init__("\n".join(shown) + suffix)
+
+
+class ReviewConfig(Config):
+    """`review:` settings."""
+
+    seed: int = 0
+    num_items: int | None = Field(None, ge=1)  # items to export; None = all
+    reference_name: str | None = None  # also show the eval set's reference answer under this name
+
+
+class ReviewAnswer(Record):
+    """One model's answer to one instruction, as it goes to the raters."""
+
+    item_id: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    instruction: str
+    input: str = ""
+    answer: str
+
+
+class KeyItem(Record):
+    labels: dict[str, str]  # "A" -> model name
+    answer_sha256: dict[str, str]  # "A" -> hash of the exported text
+
+
+class ReviewKey(Record):
+    """The unblinding key written next to (never inside) the CSV."""
+
+    seed: int
+    models: list[str]
+    items: dict[str, KeyItem]
+
+
+def labels_for(count: int) -> list[str]:
+    return [chr(ord("A") + i) for i in range(count)]
+
+
+def columns_for(labels: Sequence[str]) -> list[str]:
+    ratings = [f"{label}_{aspect}" for label in labels for aspect in ASPECTS]
+    return [*BASE_COLUMNS, *(f"answer_{label}" for label in labels), *ratings, "comment"]
+
+
+def text_hash(text: str) -> str:
+    """Hash of an answer, insensitive to the line-ending and edge-whitespace changes spreadsheets make."""
+    normal = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def review_answers(
+    items: Sequence[EvalItem],
+    answers: Iterable[Any],
+    reference_name: str | None = None,
+) -> list[ReviewAnswer]:
+    """Join eval items with candidate answers (objects with item_id, candidate, answer).
+
+    `reference_name` adds each item's reference answer as one more blinded "model".
+    """
+    by_id = {item.id: item for item in items}
+    rows = []
+    for answer in answers:
+        item = by_id.get(answer.item_id)
+        if item is None:
+            raise ReviewError([f"answer for unknown item {answer.item_id!r}"])
+        rows.append(_row(item, answer.candidate, answer.answer))
+    if reference_name:
+        rows += [_row(item, reference_name, item.reference) for item in items]
+    return rows
+
+
+def _row(item: EvalItem, model: str, answer: str) -> ReviewAnswer:
+    return ReviewAnswer(
+        item_id=item.id, model=model, instruction=item.instruction, input=item.input, answer=answer
+    )
+
+
+def group_answers(
+    answers: Sequence[ReviewAnswer],
+) -> tuple[list[str], dict[str, dict[str, ReviewAnswer]]]:
+    """(sorted model names, item -> model -> answer); every item needs one answer per model."""
+    grouped: dict[str, dict[str, ReviewAnswer]] = defaultdict(dict)
+    problems = []
+    for answer in answers:
+        if answer.model in grouped[answer.item_id]:
+            problems.append(f"item {answer.item_id!r}: two answers from model {answer.model!r}")
+        grouped[answer.item_id][answer.model] = answer
+    models = sorted({a.model for a in answers})
+    if len(models) < 2:
+        problems.append(f"a blinded review needs answers from at least 2 models, got {models}")
+    for item_id, per_model in grouped.items():
+        missing = sorted(set(models) - set(per_model))
+        if missing:
+            problems.append(f"item {item_id!r}: no answer from {', '.join(missing)}")
+    if problems:
+        raise ReviewError(problems)
+    return models, dict(grouped)
+
+
+def _blind(
+    models: list[str],
+    grouped: dict[str, dict[str, ReviewAnswer]],
+    seed: int,
+    num_items: int | None = None,
+) -> list[tuple[str, list[str]]]:
+    """Shuffled (item, models in label order) pairs, a pure function of the inputs and seed.
+
+    With `num_items`, the first num_items of the shuffled order: a seeded sample,
+    as the paper gave its clinicians a sample of the test set.
+    """
+    rng = random.Random(seed)
+    order = sorted(grouped)
+    rng.shuffle(order)
+    order = order[:num_items] if num_items else order
+    return [(item_id, rng.sample(models, len(models))) for item_id in order]
+
+
+def _csv_row(
+    per_model: dict[str, ReviewAnswer], shown: list[str], labels: list[str]
+) -> dict[str, str]:
+    first = per_model[shown[0]]
+    row = {"item": first.item_id, "instruction": first.instruction, "input": first.input}
+    for label, model in zip(labels, shown, strict=True):
+        row[f"answer_{label}"] = per_model[model].answer
+    return row
+
+
+def export_review(
+    answers: Sequence[ReviewAnswer],
+    out_csv: str | Path,
+    key_path: str | Path,
+    seed: int,
+    num_items: int | None = None,
+) -> dict[str, Any]:
+    """Write the blinded CSV (rating columns empty) and the unblinding key; returns counts."""
+    models, grouped = group_answers(answers)
+    labels = labels_for(len(models))
+    key_items: dict[str, KeyItem] = {}
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer, fieldnames=columns_for(labels), restval="", lineterminator="\r\n"
+    )
+    writer.writeheader()
+    for item_id, shown in _blind(models, grouped, seed, num_items):
+        per_model = grouped[item_id]
+        writer.writerow(_csv_row(per_model, shown, labels))
+        key_items[item_id] = KeyItem(
+            labels=dict(zip(labels, shown, strict=True)),
+            answer_sha256={
+                lab: text_hash(per_model[m].answer) for lab, m in zip(labels, shown, strict=True)
+            },
+        )
+    with atomic_open(out_csv, "w", encoding=CSV_ENCODING) as handle:
+        handle.write(buffer.getvalue())
+    write_json(
+        key_path, ReviewKey(seed=seed, models=models, items=key_items).model_dump(mode="json")
+    )
+    return {"items": len(key_items), "models": models, "labels": labels}
+
+
+# --- import -------------------------------------------------------------------------
+
+
+def read_key(key_path: str | Path) -> ReviewKey:
+    path = Path(key_path)
+    if not path.is_file():
+        raise ReviewError([f"{path}: review key not found"])
+    try:
+        return ReviewKey.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise ReviewError([f"{path}: not a review key: {exc.errors()[0]['msg']}"]) from exc
+
+
+def read_filled(filled_csv: str | Path) -> tuple[list[str], list[dict[str, str]]]:
+    path = Path(filled_csv)
+    if not path.is_file():
+        raise ReviewError([f"{path}: filled review CSV not found"])
+    with path.open(encoding=CSV_ENCODING, newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        reader.fieldnames = header
+        rows = [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
+    return header, rows
+
+
+def parse_rating(value: str) -> bool | None:
+    """True/False for an accepted spelling, None for anything else (including blank)."""
+    text = value.strip().lower()
+    if text in TRUE_VALUES:
+        return True
+    if text in FALSE_VALUES:
+        return False
+    return None
+
+
+def _check_row(
+    where: str, row: dict[str, str], entry: KeyItem, labels: list[str]
+) -> tuple[list[str], dict[str, dict[str, bool]]]:
+    """Problems in one data row, and its ratings keyed by label then aspect."""
+    problems: list[str] = []
+    ratings: dict[str, dict[str, bool]] = {}
+    for label in labels:
+        if text_hash(row.get(f"answer_{label}", "")) != entry.answer_sha256[label]:
+            problems.append(f"{where} column answer_{label}: answer text was changed after export")
+        ratings[label] = {}
+        for aspect in ASPECTS:
+            column = f"{label}_{aspect}"
+            value = parse_rating(row.get(column, ""))
+            if value is None:
+                problems.append(
+                    f"{where} column {column}: {row.get(column, '')!r} is not a rating "
+                    "(use 1/0, yes/no or y/n)"
+                )
+            else:
+                ratings[label][aspect] = value
+    return problems, ratings
+
+
+def _collect(
+    path: Path, rows: list[dict[str, str]], key: ReviewKey, labels: list[str]
+) -> tuple[list[str], dict[str, dict[str, list[bool]]]]:
+    """Validate every row; per model and aspect, the list of ratings."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    votes: dict[str, dict[str, list[bool]]] = {m: {a: [] for a in ASPECTS} for m in key.models}
+    for number, row in enumerate(rows, start=1):
+        item_id = row.get("item", "").strip()
+        where = f"{path}: row {number} (item {item_id!r})"
+        if item_id not in key.items:
+            problems.append(f"{where} column item: not an item of this review's key")
+            continue
+        if item_id in seen:
+            problems.append(f"{where} column item: item appears twice")
+            continue
+        seen.add(item_id)
+        entry = key.items[item_id]
+        row_problems, ratings = _check_row(where, row, entry, labels)
+        problems += row_problems
+        for label, by_aspect in ratings.items():
+            for aspect, value in by_aspect.items():
+                votes[entry.labels[label]][aspect].append(value)
+    missing = sorted(set(key.items) - seen)
+    if missing:
+        problems.append(f"{path}: items missing from the CSV: {', '.join(missing)}")
+    return problems, votes
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval for a binomial proportion; None when n == 0."""
+    if n == 0:
+        return None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate_summary(values: Sequence[bool]) -> dict[str, Any]:
+    n, yes = len(values), sum(values)
+    ci = wilson_interval(yes, n)
+    return {
+        "n": n,
+        "yes": yes,
+        "rate": round(yes / n, 6) if n else None,
+        "ci": [round(ci[0], 6), round(ci[1], 6)] if ci else None,
+    }
+
+
+def import_review(filled_csv: str | Path, key_path: str | Path) -> dict[str, Any]:
+    """Validate a filled review CSV against its key; per-model correctness and helpfulness rates.
+
+    Returns {"items": n, "models": {model: {"correct": {n, yes, rate, ci},
+    "helpful": {...}}}, "ci_method": "wilson", "ci_level": 0.95}. Raises
+    ReviewError listing every problem (missing columns; per row and column: bad
+    rating, edited answer, unknown or duplicate item; items missing).
+    """
+    path = Path(filled_csv)
+    key = read_key(key_path)
+    labels = labels_for(len(key.models))
+    header, rows = read_filled(path)
+    missing_columns = [c for c in columns_for(labels) if c not in header and c != "comment"]
+    if missing_columns:
+        raise ReviewError([f"{path}: missing column(s): {', '.join(missing_columns)}"])
+    problems, votes = _collect(path, rows, key, labels)
+    if problems:
+        raise ReviewError(problems)
+    models = {
+        model: {aspect: rate_summary(values) for aspect, values in by_aspect.items()}
+        for model, by_aspect in votes.items()
+    }
+    return {"items": len(rows), "models": models, "ci_method": "wilson", "ci_level": 0.95}
+
+
+def flat_metrics(results: Mapping[str, Any]) -> dict[str, float]:
+    """`review/<model>/<aspect>_rate` style scalars for MLflow."""
+    out: dict[str, float] = {"review/items": float(results["items"])}
+    for model, aspects in results["models"].items():
+        for aspect, summary in aspects.items():
+            if summary["rate"] is not None:
+                out[f"review/{model}/{aspect}_rate"] = summary["rate"]
+                out[f"review/{model}/{aspect}_ci_low"] = summary["ci"][0]
+                out[f"review/{model}/{aspect}_ci_high"] = summary["ci"][1]
+    return out

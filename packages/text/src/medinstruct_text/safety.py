@@ -1,0 +1,252 @@
+"""Patterns for content that must not reach training data.
+
+Three families, each a dict of name -> regex so that a gate failure names the
+exact kind of problem:
+
+* PHI: identifiers a synthetic dataset should never contain (e-mails, phone
+  numbers, SSN- and MRN-like numbers, street addresses, dates of birth). A
+  teacher model that copies such strings from its pretraining data would leak
+  them into the fine-tuned model.
+* refusals: responder boilerplate ("As an AI language model...") that teaches
+  the student to refuse or to talk about itself instead of answering.
+* multimodal: instructions a text-only model cannot satisfy (draw, look at the
+  image, listen to the audio, go to a website). This is also the rule filters'
+  blacklist (`medinstruct_text.rules`), so curate, the generation loop and the
+  gate share one set of patterns. They match phrases, never substrings, because
+  in medicine "MAP" (mean arterial pressure), "chart" (the patient record),
+  "draw blood" and "file a report" are ordinary words.
+
+The regexes use Python `re` syntax with inline flags and only non-capturing
+groups, because Great Expectations' pandas engine applies them with
+`Series.str.contains`, which warns on capturing groups.
+"""
+
+from __future__ import annotations
+
+import re
+
+PHI_PATTERNS: dict[str, str] = {
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    "phone": r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b",
+    "ssn": r"\b\d{3}-\d{2}-\d{4}\b",
+    "mrn": r"(?i)\b(?:MRN|medical record (?:number|no\.?)|patient id)\s*(?:is\s*)?[:#]?\s*[A-Z]{0,3}\d{5,}\b",
+    "street_address": (
+        r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}"
+        r"(?:Street|St\.|Avenue|Ave\.?|Road|Rd\.|Boulevard|Blvd\.?|Lane|Drive|Court|Place|Way)(?=\W|$)"
+    ),
+    "date_of_birth": (
+        r"(?i)\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?)\s*[:,-]?\s*"
+        r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}"
+        r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4})"
+    ),
+    "name_with_dob": (
+        r"\b[A-Z][a-z]+\s+[A-Z][a-z]+\s*(?:,\s*|\(\s*)?(?:DOB|D\.O\.B\b|date of birth)"
+        r"|\b[A-Z][a-z]+\s+[A-Z][a-z]+\s*[,(]\s*born\b"
+    ),
+}
+
+REFUSAL_PATTERNS: dict[str, str] = {
+    "refusal_as_an_ai": r"(?i)\bas an? (?:ai|artificial intelligence)\b(?: (?:language )?model| assistant)?",
+    "refusal_cannot_help": (
+        r"(?i)\bI(?:['’]m| am)? (?:sorry,? (?:but )?)?(?:I )?"
+        r"(?:can(?:no|['’])t|am unable to|['’]m unable to|am not able to)"
+        r" (?:help|assist|provide|answer|comply|give|offer)\b"
+    ),
+    "refusal_not_a_doctor": r"(?i)\bI(?:['’]m| am) (?:not a (?:doctor|medical professional|physician)|just an ai)\b",
+}
+
+# --- Requests for other media ----------------------------------------------
+#
+# Phrases, never bare words: a media noun counts only where the task asks to
+# make one, points at one ("the image", "this video", "attached photo") or asks
+# to listen, watch or browse. Clinical senses are left alone on purpose: MAP
+# (mean arterial pressure), the (nursing, fluid, growth) chart, draw blood / draw
+# up / draw conclusions, file a report, a graph or plot described in words,
+# "clinical picture", "body image", "image-guided", video-assisted surgery,
+# heart/breath/bowel sounds, a mid-systolic click, listening to patients.
+# tests/fixtures/blacklist/labelled.jsonl measures the trade-off (`make bench`).
+
+# Up to four words between a verb and its object; a preposition or a clause word
+# ends the object phrase ("a script for a video" is a script, not a video).
+_GAP = (
+    r"(?:(?!(?:for|about|to|in|on|from|into|that|which|and|or|explaining|describing)\b)"
+    r"[\w'’-]+\s+){0,4}?"
+)
+_WORDS_0_2 = r"(?:[\w-]+\s+){0,2}?"
+# After a pointed-at noun, words that make it text: "this CT scan report".
+_TEXTUAL_FOLLOWER = (
+    r"(?![\w-]|\s+(?:reports?|results?|findings?|requests?|forms?|descriptions?|summar(?:y|ies)"
+    r"|data|values|text|transcripts?|consultations?|calls?|visits?|appointments?|archiving)\b)"
+)
+_PICTURE = (
+    r"(?<!clinical )(?<!blood )(?<!bigger )(?<!full )(?<!complete )(?<!whole )(?<!overall )"
+    r"(?<!clear )pictures?"
+)
+# Things a text model cannot make.
+_MADE = "".join(
+    [
+        r"(?:diagrams?|flow ?charts?|(?:bar|pie|line|scatter|flow|gantt|organi[sz]ational)",
+        r" (?:charts?|graphs?)|graphs?|plots?|",
+        _PICTURE,
+        r"|images?|photo(?:graph)?s?|illustrations?|drawings?|sketch(?:es)?|infographics?",
+        r"|posters?|cartoons?|comics?|logos?|icons?|animations?|videos?|gifs?",
+        r"|(?:powerpoint|slide) (?:slides?|decks?|presentations?)|slides(?:hows?)?|slide decks?",
+        r"|(?:concept|mind|heat|route|street|world|floor|road) maps?|3d models?",
+        r"|visuali[sz]ations?|visual (?:aids?|guides?|timelines?|summar(?:y|ies)|representations?)",
+        r"|illustrated [\w-]+)\b",
+    ]
+)
+_MAKE_VERB = (
+    r"\b(?<!how to )(?:draw|sketch|paint|create|make|generate|produce|design|render|build"
+    r"|construct|prepare|include|add|insert|provide|illustrate|show|give me|send me|send us)\s+"
+)
+# Things a text model cannot look at, when the task points at one.
+_SEEN = "".join(
+    [
+        r"(?:images?|",
+        _PICTURE,
+        r"|photo(?:graph)?s?|diagrams?|illustrations?|drawings?|sketch(?:es)?|screenshots?",
+        r"|graphs?|plots?|figures?|videos?|video clips?|clips?|radiographs?)",
+    ]
+)
+_POINTER = (
+    r"\b(?:this|these|that|those|attached|following|above|below|accompanying|provided|uploaded"
+    r"|enclosed|included|shown|adjacent|here is (?:a|an|my|the)|here are (?:some|my|the))\s+"
+)
+# "draw" in its clinical and figurative senses: draw blood, draw up a dose,
+# draw conclusions, draw on experience, a comparison, a distinction.
+_DRAW_CLINICAL = (
+    r"(?!\s+(?:up|out|on|upon|from|in|into|for|back|near|attention|breath"
+    r"|(?:(?:a|an|the|some|any|more|your|their|his|her|this|these|those|such|clear|firm|valid"
+    r"|useful|reasonable|my|our)\s+)?(?:[\w-]+\s+)?(?:blood|bloods|samples?|specimens?|cultures?"
+    r"|labs?|levels?|gas(?:es)?|conclusions?|comparisons?|distinctions?|parallels?|inferences?"
+    r"|lessons?|insights?|attention|lines? between|fluid|aspirates?|tubes?|syringes?|medications?"
+    r"|doses?|insulin|vials?)\b))"
+)
+_VISUAL = [
+    _MAKE_VERB + _GAP + _MADE,
+    r"\b(?<!how to )(?<!blood )(?:draw|sketch)(?:s|ing)?\b" + _DRAW_CLINICAL,
+    r"\b(?<!how to )(?:plot|graph)(?:s|ted|ting)?\s+"
+    r"(?:the|these|this|that|a|an|her|his|their|your|my|our|each|all)\b",
+    r"\b(?:draw|create|make|generate|produce|design|show|sketch)\s+(?:me\s+)?an?\s+"
+    r"(?:[\w-]+\s+)?(?:maps?|charts?)\b",
+    _POINTER + _WORDS_0_2 + _SEEN + _TEXTUAL_FOLLOWER,
+    _POINTER + _WORDS_0_2 + r"scans?" + _TEXTUAL_FOLLOWER,
+    r"\bthe\s+" + _SEEN + _TEXTUAL_FOLLOWER,
+    r"\bfig(?:ure)?\.?\s*\d+[a-z]?\b",
+    r"\b(?<!body )(?<!self-)(?<!mirror-)(?<!mirror )images?\b(?!-|\s+(?:quality|guided"
+    r"|intensifiers?|acquisition|reconstruction|artefacts?|artifacts?)\b)",
+    r"\bscreenshots?\b",
+    r"\blabell?ed\s+(?:diagram|drawing|picture|sketch|illustration|figure)s?\b",
+    r"\bwith\s+an?\s+(?:[\w-]+\s+)?(?:diagrams?|drawings?|sketch(?:es)?|illustrations?"
+    r"|infographics?|photos?)\b",
+    r"\b(?<!how to )take\s+(?:a|an|some)\s+(?:[\w-]+\s+)?(?:photo|picture|video)s?\b",
+    r"\bshow me (?:what|how)\b[^.?!]{0,60}\blooks? like\b",
+]
+_AUDIO = [
+    # Listening to anything but people ("listen to the patient's concerns").
+    r"\blisten(?:ing)?\s+to\b(?!\s+(?:(?:the|your|my|their|his|her|our|a|an)\s+)?"
+    r"(?:patients?|patient's|families|family|relatives?|carers?|caregivers?|parents?|concerns?"
+    r"|body|bodies|advice|staff|colleagues?|people|what|how|them|him|her|me|you|others"
+    r"|(?:relaxing|calming|soothing|soft)\s+music)\b)",
+    r"\b(?:audio|sound|voice|video)\s+(?:recordings?|clips?|files?|memos?|notes?|messages?"
+    r"|tracks?)\b",
+    r"\baudio\b(?![-\s]?visual)",
+    r"\bhear\s+(?:this|these|that|my)\b",
+    r"\brecord(?:s|ed|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:audio|video|voice|sound|yourself|podcast"
+    r"|clip|vlog)",
+    r"\bplay(?:s|ing)?\s+(?:me\s+)?(?:(?:the|this|a|an|some|that)\s+)?"
+    + _WORDS_0_2
+    + r"(?:sounds?|audio|recordings?|clips?|videos?|songs?|music|tunes?|tracks?|tones?)\b",
+    r"\b(?:compose|sing|hum|perform)\s+(?:(?:a|an|the|some|me)\s+)?(?:[\w-]+\s+){0,3}?"
+    r"(?:music|songs?|melod(?:y|ies)|tunes?|jingles?|lullab(?:y|ies))\b",
+    r"\btranscribe\s+(?:the|this|my|our)\s+(?:[\w-]+\s+)?(?:audio|recording|call|dictation"
+    r"|voicemail|tape)s?\b",
+    _POINTER + _WORDS_0_2 + r"(?:recordings?|podcasts?|tapes?|voicemails?|voice ?memos?)\b",
+    r"\bthe\s+(?:voicemails?|voice ?memos?|recordings?|podcasts?)\b"
+    r"(?!\s+of\s+(?:vital|obs|observations|blood|fluids?|weights?|temperatures?|pain)\b)",
+]
+_WEB_PLACE = (
+    r"(?:website|web ?site|web ?page|webpage|site|page|url|link|portal|app|tab|menu|settings"
+    r"|home ?page|dashboard)\b"
+)
+_DETERMINER = r"(?:(?:the|this|our|your|a|an|their)\s+)?"
+_EXTERNAL = [
+    r"https?://|\bwww\.[\w-]+",
+    r"\b(?:go|navigate|head|proceed|return)\s+(?:back\s+)?to\s+"
+    + _DETERMINER
+    + r"(?:[\w'’.-]+\s+){0,2}?"
+    + _WEB_PLACE,
+    r"\b(?<!how to )(?:visit|open|browse|access|check|consult|search|explore|use|log ?in(?:to)?"
+    r"|sign ?in(?:to)?)\s+" + _DETERMINER + r"(?:[\w'’.-]+\s+){0,2}?"
+    r"(?:website|web ?site|web ?page|webpage|url|link|hyperlink|online\s+[\w-]+|app)\b",
+    r"\bon\s+(?:the|their|our|your|its|a|an|this)\s+(?:[\w'’.-]+\s+){0,2}?"
+    r"(?:website|web ?site|web ?page|webpage|internet|web)\b",
+    r"\b(?<!how to )(?:browse|search|surf|scour|check|find|look)\b(?:\s+\S+){0,6}?\s+"
+    r"(?:online|on the (?:internet|web)|the (?:internet|web))\b",
+    r"\b(?:on|using|use|via|with|search|check)\s+(?:google|bing|youtube|pubmed|the internet"
+    r"|the web)\b",
+    r"\bgoogle maps\b|\byoutube\b|\bon (?:a|the) map\b|\b(?:using|use|with|check) (?:a|the"
+    r"|an online) map\b",
+    r"\b(?:click|tap|double-click)(?:\s+on)?\s+(?:the|this|here|below|that|a|an|link|button"
+    r"|icon)\b",
+    r"\b(?<!how to )(?:(?:download|upload|save|export)(?:s|ed|ing)?|attach(?:es|ing)?)\s+"
+    r"(?:\S+\s+){0,4}?(?:files?|pdfs?|documents?|attachments?|spreadsheets?|apps?|reports?"
+    r"|images?|photos?|pictures?|scans?|videos?|recordings?|guidelines?|leaflets?|forms?)\b",
+    r"\bupload(?:ed|ing|s)?\b",
+    r"\bopen\s+(?:(?:the|this|that|a|an|my|your|our)\s+)?"
+    + _WORDS_0_2
+    + r"(?:pdfs?|spreadsheets?|attachments?|links?|files?|documents?|websites?|urls?|apps?"
+    r"|excel)\b",
+    r"\b(?:attached|uploaded|enclosed|linked)\s+"
+    + _WORDS_0_2
+    + r"(?:files?|pdfs?|spreadsheets?|documents?|attachments?|links?)\b",
+    _POINTER + _WORDS_0_2 + r"(?:links?|urls?|pdfs?|spreadsheets?)\b",
+]
+
+MULTIMODAL_PATTERNS: dict[str, str] = {
+    "multimodal_visual": "(?i)" + "|".join(_VISUAL),
+    "multimodal_audio": "(?i)" + "|".join(_AUDIO),
+    "multimodal_external": "(?i)" + "|".join(_EXTERNAL),
+}
+
+
+def safety_patterns(
+    check_phi: bool, check_refusals: bool, check_multimodal: bool
+) -> dict[str, dict[str, str]]:
+    """The enabled families, as family -> {name: regex}."""
+    families: dict[str, dict[str, str]] = {}
+    if check_phi:
+        families["phi"] = PHI_PATTERNS
+    if check_refusals:
+        families["refusal"] = REFUSAL_PATTERNS
+    if check_multimodal:
+        families["multimodal"] = MULTIMODAL_PATTERNS
+    return families
+
+
+# Which text columns each family inspects: PHI can hide anywhere; a refusal is
+# the responder's (or a confused teacher's) voice; only the task itself can ask
+# for an image (an output mentioning "diagram" is harmless).
+FAMILY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "phi": ("instruction", "input", "output"),
+    "refusal": ("instruction", "output"),
+    "multimodal": ("instruction", "input"),
+}
+
+
+def scan_text(text: str, patterns: dict[str, str]) -> list[str]:
+    """Names of the patterns that occur in `text` (for filters and debugging)."""
+    return [name for name, regex in patterns.items() if re.search(regex, text)]
+
+
+def first_match(text: str, patterns: dict[str, str]) -> tuple[str, str] | None:
+    """(pattern name, matched text) of the first pattern that occurs in `text`, or None.
+
+    The rule filters report the matched phrase, so a reject can be checked by eye.
+    """
+    for name, regex in patterns.items():
+        match = re.search(regex, text)
+        if match is not None:
+            return name, match.group(0)
+    return None
