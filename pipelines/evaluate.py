@@ -1,25 +1,25 @@
-"""Stage `evaluate`: base model and tuned student answer held-out questions; an LLM judge
-compares each answer with the reference in both orders; win rates go to DVC and MLflow."""
+"""Stage `evaluate`: did tuning help? Base and student answer the eval sets through their own
+templates; a calibrated judge panel compares each answer with the reference in both orders
+(ties count half, length-controlled win rates beside the raw ones); both models take the
+medical multiple-choice benchmarks through lm-evaluation-harness; one report."""
 
 from __future__ import annotations
 
 import sys
 
-from medinstruct_core.io import read_jsonl, write_jsonl
 from medinstruct_core.llm.config import LLMSection
-from medinstruct_core.llm.roles import open_role
-from medinstruct_core.records import EvalItem
+from medinstruct_core.llm.roles import open_judges
 from medinstruct_core.stage import Stage, StageSpec, stage_main
-from medinstruct_eval.answer import answer_all, resolve_model_dir
+from medinstruct_eval.answer import resolve_model_dir
 from medinstruct_eval.config import EvaluateConfig
-from medinstruct_eval.judge import judge_answers
-from medinstruct_eval.metrics import compare
-from medinstruct_eval.report import answer_records, eval_table, select_items
+from medinstruct_eval.mcq import McqConfig
+from medinstruct_eval.run import evaluate_models, load_sets
 
 SPEC = StageSpec(
     "evaluate",
-    sections={"llm": LLMSection, "evaluate": EvaluateConfig},
+    sections={"llm": LLMSection, "evaluate": EvaluateConfig, "mcq": McqConfig},
     inputs=("eval_set", "base", "student"),
+    optional_inputs=("benchmarks",),
     outputs=("out",),
     description=__doc__,
 )
@@ -27,26 +27,19 @@ SPEC = StageSpec(
 
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
-    cfg, llm = stage.cfg("evaluate"), stage.cfg("llm")
-    items = select_items(read_jsonl(stage.path("eval_set"), EvalItem), cfg.num_items)
+    cfg = stage.cfg("evaluate")
     dirs = {name: resolve_model_dir(stage.path(name)) for name in ("student", "base")}
-    answers, timings = answer_all(dirs, items, cfg)
-    write_jsonl(
-        stage.path("out") / "answers.jsonl",
-        answer_records(items, answers, {k: stage.lineage(v) for k, v in dirs.items()}),
-    )
-    with open_role(llm, "judge", root=stage.root) as judge:
-        verdicts = judge_answers(judge, items, answers, llm.judge.sampling)
-        judge_metrics = judge.stats.as_metrics("judge_")
-    write_jsonl(stage.path("out") / "verdicts.jsonl", verdicts)
-    metrics = {
-        "num_items": len(items),
-        **compare(verdicts, samples=cfg.bootstrap_samples, seed=stage.seed),
-    }
-    stage.run.log_metrics({**timings, **judge_metrics})
-    stage.run.log_table(eval_table(items, answers, verdicts), "eval_table.json")
-    return stage.finish(metrics, f"{len(items)} items; win rate vs reference: student "
-                        f"{metrics.get('student_win_rate')}, base {metrics.get('base_win_rate')}")  # fmt: skip
+    with open_judges(stage.cfg("llm"), root=stage.root, stage=stage.name) as (judges, sampling):
+        result = evaluate_models(
+            model_dirs=dirs, sets=load_sets(stage.path("eval_set"), cfg), judges=judges,
+            sampling=sampling, cfg=cfg, mcq=stage.cfg("mcq"), benchmarks_dir=stage.path("benchmarks"),
+            out_dir=stage.path("out"), seed=stage.seed, dir_names={k: stage.lineage(v) for k, v in dirs.items()},
+        )  # fmt: skip
+    stage.run.log_metrics(result.timings)
+    for name, table in result.tables.items():
+        stage.run.log_table(table, f"eval_table_{name}.json")
+    verdict = "; ".join(result.warnings) or "the judge passed calibration"
+    return stage.finish(result.metrics, f"{result.metrics['num_items']} items judged; {verdict}")
 
 
 if __name__ == "__main__":

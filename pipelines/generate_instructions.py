@@ -12,10 +12,15 @@ from medinstruct_datagen.config import GenerateInstructionsConfig
 from medinstruct_datagen.instructions import generate_instructions
 from medinstruct_datagen.plots import plot_distributions
 from medinstruct_datagen.seeds import load_seed_tasks
+from medinstruct_text.rules import CurateFilters
 
 SPEC = StageSpec(
     "generate_instructions",
-    sections={"llm": LLMSection, "generate_instructions": GenerateInstructionsConfig},
+    sections={
+        "llm": LLMSection,
+        "generate_instructions": GenerateInstructionsConfig,
+        "curate": CurateFilters,  # its rule filters run before the ROUGE-L check (Self-Instruct)
+    },
     inputs=("seeds",),
     outputs=("out", "plots_dir"),
     description=__doc__,
@@ -24,11 +29,11 @@ SPEC = StageSpec(
 
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
-    with open_role(stage.cfg("llm"), "teacher", root=stage.root) as client:
+    with open_role(stage.cfg("llm"), "teacher", root=stage.root, stage=stage.name) as client:
         llm, cfg = stage.cfg("llm"), stage.cfg("generate_instructions")
         result = generate_instructions(
             load_seed_tasks(stage.path("seeds")), client, cfg, stage.seed,
-            sampling=llm.teacher.sampling,
+            sampling=llm.teacher.sampling, rules=stage.cfg("curate").filters,
             on_round=lambda step, m: stage.log_metrics({**m, **client.stats.as_metrics("llm.")}, step),
         )  # fmt: skip
         write_jsonl(stage.path("out"), result.tasks)

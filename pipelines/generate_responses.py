@@ -25,7 +25,7 @@ SPEC = StageSpec(
 
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
-    with open_role(stage.cfg("llm"), "responder", root=stage.root) as client:
+    with open_role(stage.cfg("llm"), "responder", root=stage.root, stage=stage.name) as client:
         tasks = read_jsonl(stage.path("instructions"), GeneratedTask)
         sampling = stage.cfg("llm").responder.sampling
         result = generate_responses(

@@ -17,7 +17,8 @@ from medinstruct_core.llm import (
     open_role,
 )
 from medinstruct_core.llm.config import Price
-from medinstruct_core.llm.ledger import LEDGER_FILE, main
+from medinstruct_core.llm.ledger import LEDGER_FILE
+from medinstruct_core.llm.ledger.__main__ import main
 
 PRICES = {"fake-model": Price(input=100.0, output=100.0)}  # $0.0001 per token
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.02, "timeout_s": 5.0, "max_retries": 1}

@@ -119,3 +119,21 @@ def test_a_failing_tracer_never_breaks_the_call(fake_openai, monkeypatch):
     call = LLMCall("ab", "r", "s", "m", (), "x", 1, 1, 0.1, False, 0, 1)
     tracer(call)
     assert (tracer.traced, tracer.errors) == (0, 1)
+
+
+def test_open_role_traces_only_inside_an_mlflow_run(fake_openai, experiment, tmp_path):
+    import mlflow
+
+    from medinstruct_core.llm import LLMSection, open_role
+
+    llm = LLMSection.model_validate(
+        {"client": {"trace_sample": 1.0, "max_retries": 0},
+         "teacher": {"endpoint": fake_openai.base_url, "model": "fake-model"}}
+    )  # fmt: skip
+    with open_role(llm, "teacher", root=tmp_path, stage="gen", env={}) as client:
+        client.run(requests(2), progress=False)  # no run active: not traced
+        with mlflow.start_run(experiment_id=experiment):
+            client.run(requests(3)[2:], progress=False)
+    client.on_call.flush()
+    [trace] = traces(experiment)
+    assert trace.data.spans[0].attributes["stage"] == "gen"

@@ -6,6 +6,7 @@ import os
 import openai
 import pytest
 
+from medinstruct_core import doctor
 from medinstruct_core.llm.config import EmbeddedConfig, LLMSection, RoleConfig
 from medinstruct_core.llm.embedded import (
     EmbeddedServerError,
@@ -159,3 +160,16 @@ def test_pool_starts_one_server_per_distinct_model_and_stops_all(tmp_path, monke
         "stop smollm2-135m",
         "stop qwen2.5-coder-1.5b",
     ]
+
+
+def test_doctor_fails_on_required_or_corrupt_models_only(tmp_path, capsys):
+    cfg, _ = user_model(tmp_path, sha="0" * 64)
+    llm = LLMSection(embedded=cfg, judge={"embedded_model": "qwen2.5-coder-1.5b"})
+    assert doctor.required_models(llm) == {"smollm2-135m", "qwen2.5-coder-1.5b"}
+    problems = doctor.check_models(llm)
+    out = capsys.readouterr().out
+    assert "verified  model smollm2-135m" in out and "corrupt   model mine" in out
+    assert [p.split(":")[0] for p in problems] == ["model qwen2.5-coder-1.5b", "model mine"]
+    optional = LLMSection(embedded=EmbeddedConfig())  # nobody uses the 1.5B: missing is fine
+    assert doctor.check_models(optional) == []
+    assert "missing   model qwen2.5-coder-1.5b (optional" in capsys.readouterr().out

@@ -122,6 +122,8 @@ def test_untrusted_judge_is_reported_by_write_report(tmp_path: Path) -> None:
 def test_bare_metrics_per_reference_mean_the_student() -> None:
     judge = eval_report.normalize_judge({"reference": {"win_rate": 0.5, "position1_rate": 0.5}})
     assert judge == {"reference": {"student": {"win_rate": 0.5, "position1_rate": 0.5}}}
+    flat = {"r": {"base": {"win_rate": 0.5, "win_rate_ci_low": 0.4, "win_rate_ci_high": 0.6}}}
+    assert eval_report.normalize_judge(flat)["r"]["base"]["win_rate_ci"] == [0.4, 0.6]
 
 
 def test_missing_inputs_write_a_report_without_figures(tmp_path: Path) -> None:

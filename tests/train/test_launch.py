@@ -24,7 +24,9 @@ def _params(tmp_path: Path, train: dict) -> Path:
 
 
 def test_none_runs_the_script_with_this_python():
-    cmd = build_command(DistributedParams(), "pipelines/train.py", ["--out", "x"], config_dir=CONFIGS)
+    cmd = build_command(
+        DistributedParams(), "pipelines/train.py", ["--out", "x"], config_dir=CONFIGS
+    )
     assert cmd == [sys.executable, "pipelines/train.py", "--out", "x"]
 
 
@@ -118,9 +120,7 @@ def test_two_cpu_processes_write_the_student_once_and_the_result_from_rank_0(tin
         "--", *script_args,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400
-    )
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "writes.log").read_text().split() == ["0"]  # the student, once, by rank 0
     result = json.loads((tmp_path / "result.json").read_text())

@@ -8,7 +8,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -41,7 +40,9 @@ def test_lower_is_better_metrics_compare_the_upper_bound():
 
 def test_no_comparison_without_the_champion_score_or_against_itself():
     assert decide("2", "win_rate", 0.9, (0.8, 1.0), _champion("1"))[0] is False
-    assert decide("1", "win_rate", 0.9, (0.8, 1.0), _champion("1"))[1].endswith("already the champion")
+    assert decide("1", "win_rate", 0.9, (0.8, 1.0), _champion("1"))[1].endswith(
+        "already the champion"
+    )
 
 
 def test_version_tags_lead_back_to_code_data_and_generation_runs():
@@ -110,7 +111,9 @@ def test_champion_moves_only_beyond_the_ci_and_says_why(registry):
     assert moved.previous == "1"
     client = mlflow.MlflowClient()
     champ = client.get_model_version_by_alias("medinstruct-student", "champion")
-    assert str(champ.version) == "2" and champ.description.startswith("champion: v2 win_rate 0.7000")
+    assert str(champ.version) == "2" and champ.description.startswith(
+        "champion: v2 win_rate 0.7000"
+    )
     assert client.get_model_version("medinstruct-student", "1").tags["champion.replaced_by"] == "2"
     assert champ.tags["eval.win_rate.ci_low"] == "0.61"
 

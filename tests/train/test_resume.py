@@ -121,7 +121,9 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tiny_base, t
     _run(tiny_base, tmp_path / "a", {**cfg, "checkpoint_dir": str(tmp_path / "cache_a")})
     uninterrupted = time.perf_counter() - started
     cache_b = tmp_path / "cache_b"
-    _kill_after_checkpoint(tiny_base, tmp_path / "b", {**cfg, "checkpoint_dir": str(cache_b)}, kill_step)
+    _kill_after_checkpoint(
+        tiny_base, tmp_path / "b", {**cfg, "checkpoint_dir": str(cache_b)}, kill_step
+    )
     assert not (tmp_path / "b" / "student").exists()
     started = time.perf_counter()
     rerun = _run(tiny_base, tmp_path / "b", {**cfg, "checkpoint_dir": str(cache_b)})

@@ -16,8 +16,14 @@ from medinstruct_core.llm.ledger import BudgetExceeded
 from medinstruct_core.llm.server import EmbeddedServerError
 from medinstruct_core.params import ParamsError
 
+
+class StageFailed(RuntimeError):
+    """A stage stopped on purpose, with a message saying why (e.g. an untrusted judge)."""
+
+
 # Errors whose message already names the file, record, key or URL at fault.
 USER_ERRORS = (
+    StageFailed,
     ParamsError,
     DataError,
     EndpointUnreachable,

@@ -73,7 +73,8 @@ class ProjectParams(Config):
     validate_: dict[str, Any] = Field(default_factory=dict, alias="validate")
     train: dict[str, Any] = Field(default_factory=dict)
     evaluate: dict[str, Any] = Field(default_factory=dict)
-    benchmarks: dict[str, Any] = Field(default_factory=dict)
+    mcq: dict[str, Any] = Field(default_factory=dict)
+    review: dict[str, Any] = Field(default_factory=dict)
 
 
 def is_main_process() -> bool:

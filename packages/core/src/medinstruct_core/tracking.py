@@ -56,7 +56,9 @@ def _experiment_id(mlflow: Any, root: Path) -> str:
     if found is not None:
         experiment_id = str(found.experiment_id)
         if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
-            mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            mlflow.MlflowClient().set_experiment_tag(
+                experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return experiment_id
     return str(
         mlflow.create_experiment(
@@ -246,6 +248,22 @@ def to_plain(config: Mapping[str, Any] | BaseModel) -> Any:
     if isinstance(config, Mapping):
         return {k: to_plain(v) for k, v in config.items()}
     return config
+
+
+def latest_stage_run(root: Path, stage: str) -> str:
+    """The run id of the newest run of `stage` in this project's store ("" if none):
+    how a later, manual step (the clinician review) links back to what it rates."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    found = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.`{TAG}.stage` = '{stage}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return str(found[0].info.run_id) if found else ""
 
 
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:

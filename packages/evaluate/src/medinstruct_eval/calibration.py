@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from medinstruct_core.cli import StageFailed
 from medinstruct_core.io import DataError, read_jsonl
 from medinstruct_core.llm.config import Sampling
 from medinstruct_core.records import EvalItem, Record, Verdict, normalize_input
@@ -188,7 +189,7 @@ def calibration_summary(
     return flat
 
 
-class UntrustedJudge(RuntimeError):
+class UntrustedJudge(StageFailed):
     """calibration.on_untrusted: fail, and a judge failed calibration."""
 
 

@@ -72,7 +72,6 @@ class EvaluateConfig(Config):
         0, ge=0, description="CPU threads for generation; 0 = torch's default (all cores)"
     )
     bootstrap_samples: int = Field(1000, ge=0, description="0 = no confidence interval")
-    seed: int = 42
     prompt_formats: dict[str, PromptFormat] = Field(
         default_factory=lambda: {"base": "auto", "student": "alpaca"},
         description="per candidate; a candidate not listed uses alpaca",

@@ -19,7 +19,8 @@ against, e.g. "gpt-4" or "reference"), per candidate model::
         "n": 40}}}                  # optional: items
 
   A reference may also map straight to one metrics dict (then the candidate is
-  called "student").
+  called "student"); flat `win_rate_ci_low`/`win_rate_ci_high` keys are accepted
+  in place of `win_rate_ci` (likewise for lc_win_rate).
 
 mcq_metrics: per model, the dict `medinstruct_eval.mcq.run_mcq` returns::
 
@@ -80,7 +81,17 @@ def normalize_judge(judge_metrics: JudgeMetrics | None) -> dict[str, dict[str, d
     for reference in sorted(judge_metrics or {}):
         entry = judge_metrics[reference]  # type: ignore[index]
         per_candidate = {"student": entry} if "win_rate" in entry else entry
-        out[reference] = {c: dict(per_candidate[c]) for c in sorted(per_candidate)}
+        out[reference] = {c: _with_ci_pairs(per_candidate[c]) for c in sorted(per_candidate)}
+    return out
+
+
+def _with_ci_pairs(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept flat `<m>_ci_low` / `<m>_ci_high` keys (metrics.summarize's style) as `<m>_ci` pairs."""
+    out = dict(metrics)
+    for metric in ("win_rate", "lc_win_rate"):
+        low, high = out.get(f"{metric}_ci_low"), out.get(f"{metric}_ci_high")
+        if f"{metric}_ci" not in out and low is not None and high is not None:
+            out[f"{metric}_ci"] = [low, high]
     return out
 
 

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from medinstruct_core.cli import StageFailed
 from medinstruct_core.params import Config
 from medinstruct_eval.mcq_data import (
     MMLU_MEDICAL,
@@ -57,7 +58,7 @@ ALL_BENCHMARKS = tuple(mmlu_name(s) for s in MMLU_MEDICAL) + USER_BENCHMARKS
 METRICS = ("acc", "acc_norm")
 
 
-class McqError(ValueError):
+class McqError(StageFailed):
     """The MCQ evaluation cannot run: unknown benchmark, missing model or no data at all."""
 
 

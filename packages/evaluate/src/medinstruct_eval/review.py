@@ -43,7 +43,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from medinstruct_core.io import atomic_open, write_json
+from medinstruct_core.io import DataError, atomic_open, write_json
 from medinstruct_core.params import Config
 from medinstruct_core.records import EvalItem, Record
 
@@ -55,7 +55,7 @@ Z_95 = 1.959963984540054
 CSV_ENCODING = "utf-8-sig"  # the BOM makes spreadsheet programs read UTF-8 correctly
 
 
-class ReviewError(ValueError):
+class ReviewError(DataError):
     """The review files are inconsistent; `problems` lists each one (file, row, column)."""
 
     def __init__(self, problems: Sequence[str]) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from medinstruct_core.params import Config
 from medinstruct_core.records import Example, Task, normalize_input
@@ -149,6 +149,17 @@ class FilterConfig(Config):
     """An input whose ROUGE-L F with the instruction exceeds this merely repeats it."""
     safety_scan: bool = True
     """Drop records matching the gate's PHI / refusal / multimodal patterns (safety.py)."""
+
+
+class CurateFilters(BaseModel):
+    """What generation reads of params.yaml's `curate` section: its `filters` alone.
+
+    The instruction loop applies curate's rule filters before the ROUGE-L check, so
+    it reads the same key; the rest of the section is the curate stage's to validate.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    filters: FilterConfig = Field(default_factory=FilterConfig)
 
 
 @dataclass(frozen=True)

@@ -122,9 +122,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--config-dir", type=Path, default=None, help="default: <params dir>/configs/accelerate"
     )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print the command, do not run it"
-    )
+    parser.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
     parser.add_argument("script_args", nargs=argparse.REMAINDER, help="-- then the script's args")
     args = parser.parse_args(argv)
     if args.script_args[:1] == ["--"]:

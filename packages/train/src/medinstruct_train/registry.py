@@ -91,12 +91,16 @@ def signature() -> Any:
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     return ModelSignature(
-        inputs=Schema([ColSpec("string", "instruction"), ColSpec("string", "input", required=False)]),
+        inputs=Schema(
+            [ColSpec("string", "instruction"), ColSpec("string", "input", required=False)]
+        ),
         outputs=Schema([ColSpec("string")]),
-        params=ParamSchema([
-            ParamSpec("max_new_tokens", "long", DEFAULT_MAX_NEW_TOKENS),
-            ParamSpec("temperature", "double", 0.0),
-        ]),
+        params=ParamSchema(
+            [
+                ParamSpec("max_new_tokens", "long", DEFAULT_MAX_NEW_TOKENS),
+                ParamSpec("temperature", "double", 0.0),
+            ]
+        ),
     )
 
 
@@ -193,7 +197,9 @@ def log_student(
             mlflow.log_artifacts(str(adapter), artifact_path="adapter")
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
-    for key, value in version_tags(git_commit, data_md5, generation_run_ids, run.info.run_id).items():
+    for key, value in version_tags(
+        git_commit, data_md5, generation_run_ids, run.info.run_id
+    ).items():
         client.set_model_version_tag(name, version, key, value)
     return StudentVersion(name, version, run.info.run_id, f"models:/{name}/{version}")
 

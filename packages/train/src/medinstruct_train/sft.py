@@ -296,7 +296,9 @@ def load_training_model(base_dir: Path, cfg: TrainConfig, use_cpu: bool) -> Any:
     """The base model as saved by prepare_base_model (its dtype), or 4-bit for QLoRA."""
     from transformers import AutoModelForCausalLM
 
-    attn = resolve_attn_implementation(cfg.attn_implementation, packing=cfg.packing, use_cpu=use_cpu)
+    attn = resolve_attn_implementation(
+        cfg.attn_implementation, packing=cfg.packing, use_cpu=use_cpu
+    )
     kwargs: dict[str, Any] = {"dtype": "auto", "attn_implementation": attn}
     quant = quantization_config(cfg, use_cpu)
     if quant is not None:
@@ -468,7 +470,10 @@ def resume_point(trainer: Any, cfg: TrainConfig, run_dir: Path) -> Path | None:
         if checkpoint is None:
             print(f"train: no complete checkpoint in {run_dir}; starting at step 0", flush=True)
         else:
-            print(f"train: resuming from {checkpoint} (step {checkpoint_step(checkpoint)})", flush=True)
+            print(
+                f"train: resuming from {checkpoint} (step {checkpoint_step(checkpoint)})",
+                flush=True,
+            )
     return checkpoint
 
 

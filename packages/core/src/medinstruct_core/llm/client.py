@@ -334,14 +334,15 @@ class LLMClient:
         it failed; raises EndpointRefused (now and for every later call) on a refusal."""
         if self._refused is not None:
             raise self._refused
-        if self._probed:
-            return await self._send(state, request)
-        async with state.probe:
-            if self._refused is not None:
-                raise self._refused
-            outcome = await self._send(state, request)
-            self._probed = True
-            return outcome
+        if not self._probed:
+            async with state.probe:
+                if self._refused is not None:
+                    raise self._refused
+                if not self._probed:  # the waiters behind the probe send in parallel
+                    outcome = await self._send(state, request)
+                    self._probed = True
+                    return outcome
+        return await self._send(state, request)
 
     async def _send(self, state: _LoopState, request: LLMRequest) -> LLMResult | Failed:
         self.stats.api_calls += 1

@@ -8,7 +8,6 @@ llama.cpp server. Keys are read from the environment only, never from params.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from medinstruct_core.llm.client import LLMClient
 from medinstruct_core.llm.config import LLMSection, RoleConfig
 from medinstruct_core.llm.ledger import LEDGER_FILE, Ledger
 from medinstruct_core.llm.server import embedded_server
+from medinstruct_core.llm.tracing import attach_tracer
 from medinstruct_core.llm.types import Endpoint, ResponseMode
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -75,10 +75,16 @@ def open_role(
     cache_dir = root / llm.client.cache_dir
     cache = ResponseCache(cache_dir / "responses.sqlite")
     ledger = Ledger(cache_dir / LEDGER_FILE, llm.client.budget_usd)
-    # Every client of this role is built the same way, whichever endpoint serves it.
-    client_for = functools.partial(
-        LLMClient, config=llm.client, cache=cache, role=role_name, stage=stage, ledger=ledger
-    )
+
+    def client_for(endpoint: Endpoint) -> LLMClient:
+        """Every client of this role is built the same way, whichever endpoint serves it:
+        the shared cache and ledger, and MLflow tracing while a stage's run is active."""
+        client = LLMClient(
+            endpoint, llm.client, cache=cache, role=role_name, stage=stage, ledger=ledger
+        )
+        attach_tracer(client, only_in_run=True)
+        return client
+
     try:
         if wants_embedded(role, env):
             # One server for the role's registry model; the cache is keyed by the

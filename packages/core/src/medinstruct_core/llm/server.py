@@ -10,6 +10,7 @@ Flags chosen for reproducibility and memory (see `server_command`):
   replies are the same, and the 1.5B model needs 2.1 GB instead of 4.1 GB.
 - `--n_threads` and `--n_threads_batch` are both pinned to `cfg.n_threads`, so
   prompt processing does not silently use another thread count than decoding.
+
 No `--seed`: llama-cpp-python gives a request sent without a seed the next
 seed of a chain (`Random(previous_seed).randint`), so an unseeded reply depends
 on how many requests the server saw before it, and under concurrency on which

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,16 +83,23 @@ class MlflowTracer:
     Attach it after MLflow is configured (tracking URI, experiment), e.g.
     `client.on_call = MlflowTracer(sample_rate(cfg.trace_sample, client.endpoint))`.
     A tracing error is logged and counted, never raised: a trace is not worth a stage.
+    With `only_in_run`, calls are traced only while an MLflow run is active (a stage
+    run), so a client used from a test or a notebook writes no stray traces.
     """
 
-    def __init__(self, sample_rate: float, *, experiment_id: str | None = None) -> None:
+    def __init__(
+        self, sample_rate: float, *, experiment_id: str | None = None, only_in_run: bool = False
+    ) -> None:
         self.sample_rate = sample_rate
         self.experiment_id = experiment_id
+        self.only_in_run = only_in_run
         self.traced = 0
         self.errors = 0
 
     def __call__(self, call: LLMCall) -> None:
         if not sampled(call.key, self.sample_rate):
+            return
+        if self.only_in_run and not _run_active():
             return
         try:
             self._trace(call)
@@ -124,13 +132,21 @@ class MlflowTracer:
             flush()
 
 
-def attach_tracer(client: Any) -> MlflowTracer:
+def attach_tracer(client: Any, *, only_in_run: bool = False) -> MlflowTracer:
     """Trace `client`'s calls (an LLMClient) at `llm.client.trace_sample` or its default.
 
-    Call once MLflow is configured for the stage (tracking URI, experiment)."""
-    tracer = MlflowTracer(sample_rate(client.config.trace_sample, client.endpoint))
+    `open_role` attaches one with `only_in_run=True`: a stage's calls are traced into
+    its MLflow run's experiment, and nothing is traced outside a run."""
+    rate = sample_rate(client.config.trace_sample, client.endpoint)
+    tracer = MlflowTracer(rate, only_in_run=only_in_run)
     client.on_call = tracer
     return tracer
+
+
+def _run_active() -> bool:
+    """Whether an MLflow run is active, without importing MLflow (seconds) when nothing has."""
+    mlflow = sys.modules.get("mlflow")
+    return mlflow is not None and mlflow.active_run() is not None
 
 
 def _attributes(call: LLMCall) -> dict[str, Any]:

@@ -21,12 +21,10 @@ The total stays until the user resets it or raises the cap:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import socket
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -228,26 +226,3 @@ def show_text(ledger: Ledger) -> str:
             f"{row.prompt_tokens} in + {row.completion_tokens} out tokens, ${row.usd:.4f}"
         )
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m medinstruct_core.llm.ledger", description="Show or reset LLM spend."
-    )
-    parser.add_argument("command", choices=["show", "reset"])
-    parser.add_argument("--cache-dir", default=".cache/llm", help="llm.client.cache_dir")
-    parser.add_argument("--budget-usd", type=float, default=None, help="cap to display")
-    args = parser.parse_args(argv)
-    path = Path(args.cache_dir) / LEDGER_FILE
-    with Ledger(path, args.budget_usd) as ledger:
-        if args.command == "reset":
-            before = ledger.total_usd()
-            ledger.reset()
-            print(f"ledger {path}: reset (was ${before:.4f})")
-        else:
-            print(show_text(ledger))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
