@@ -23,7 +23,7 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test test-fast smoke repro lint format bench ui profile gate-fixtures review-export review-import budget budget-reset
+.PHONY: help setup lock test test-fast smoke repro lint format bench ui profile gate-fixtures review-export review-import budget budget-reset export-gguf serve-student
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -82,6 +82,13 @@ budget: ## what paid LLM work has cost so far (the ledger beside the LLM cache)
 
 budget-reset: ## start the spend ledger from zero (llm.client.budget_usd caps its total)
 	$(PY) -m medinstruct_core.llm.ledger reset --cache-dir $$($(PY) -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["llm"]["client"]["cache_dir"])')
+
+export-gguf: ## convert the merged student to GGUF (llama.cpp's converter): models/student.gguf
+	$(PY) -m medinstruct_train.export_gguf --student models/student --out models/student.gguf --outtype q8_0
+
+serve-student: ## serve the registered champion on http://127.0.0.1:5001 (mlflow models serve)
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(PY) -m mlflow models serve \
+		-m models:/medinstruct-student@champion --env-manager local -h 127.0.0.1 -p $${PORT:-5001}
 
 repro: ## dvc repro on the current params.yaml
 	dvc repro

@@ -13,7 +13,7 @@ from medinstruct_core.stage import Stage, StageSpec, stage_main
 from medinstruct_eval.answer import resolve_model_dir
 from medinstruct_eval.config import EvaluateConfig
 from medinstruct_eval.mcq import McqConfig
-from medinstruct_eval.run import evaluate_models, load_sets
+from medinstruct_eval.run import evaluate_models, load_sets, promote_student
 
 SPEC = StageSpec(
     "evaluate",
@@ -36,6 +36,8 @@ def main(stage: Stage) -> int:
             out_dir=stage.path("out"), seed=stage.seed, dir_names={k: stage.lineage(v) for k, v in dirs.items()},
         )  # fmt: skip
     stage.run.log_metrics(result.timings)
+    if stage.run.run_id:
+        stage.run.set_tags({"medinstruct.champion_decision": promote_student(stage.path("student"), result.metrics)})
     for name, table in result.tables.items():
         stage.run.log_table(table, f"eval_table_{name}.json")
     verdict = "; ".join(result.warnings) or "the judge passed calibration"

@@ -266,5 +266,32 @@ def latest_stage_run(root: Path, stage: str) -> str:
     return str(found[0].info.run_id) if found else ""
 
 
+def upstream_runs(root: Path, name: str, md5: str, depth: int = 4) -> list[str]:
+    """Run ids of the stages that made `name` (with this md5), and of those that made
+    their inputs, up to `depth` stages back: the lineage of a dataset or model."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    found: list[str] = []
+    frontier = [(name, md5)]
+    for _ in range(depth):
+        next_frontier = []
+        for path, digest in frontier:
+            for run in mlflow.search_runs(
+                search_all_experiments=True,
+                filter_string=f"tags.`out.{path}` = '{digest}'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+                output_format="list",
+            ):
+                if run.info.run_id not in found:
+                    found.append(run.info.run_id)
+                    next_frontier += [
+                        (k.removeprefix("in."), v) for k, v in run.data.tags.items() if k.startswith("in.")
+                    ]
+        frontier = next_frontier
+    return found
+
+
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="medinstruct-")

@@ -76,7 +76,10 @@ class McqConfig(Config):
     @field_validator("benchmarks")
     @classmethod
     def _known_benchmarks(cls, value: list[str]) -> list[str]:
-        return check_benchmarks(value)
+        try:
+            return check_benchmarks(value)
+        except McqError as exc:  # pydantic turns only ValueError into a named params error
+            raise ValueError(str(exc)) from None
 
 
 def tasks_dir() -> Path:

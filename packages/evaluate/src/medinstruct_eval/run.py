@@ -172,3 +172,21 @@ def flat_mcq(mcq_metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         for key, value in run.get("macro", {}).items():
             flat[f"mcq_{model}_macro_{key}"] = value
     return flat
+
+
+CHAMPION_METRIC = f"{MAIN_SET}_student_win_rate"
+
+
+def promote_student(student_dir: Path, metrics: Mapping[str, Any]) -> str:
+    """Move the registry's `champion` alias to the scored student if it beats the current
+    champion beyond its CI on our set's win rate; returns why (or why not), "" if the
+    student is not a registered version (a run without MLflow)."""
+    from medinstruct_core.lineage import dir_md5
+    from medinstruct_train.registry import promote_champion, version_for
+
+    version = version_for(dir_md5(student_dir))
+    low, high = metrics.get(f"{CHAMPION_METRIC}_ci_low"), metrics.get(f"{CHAMPION_METRIC}_ci_high")
+    value = metrics.get(CHAMPION_METRIC)
+    if version is None or value is None or low is None or high is None:
+        return ""
+    return promote_champion(version, CHAMPION_METRIC, value, (low, high)).reason

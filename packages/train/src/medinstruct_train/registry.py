@@ -278,3 +278,28 @@ def promote_champion(
         if previous is not None:
             client.set_model_version_tag(name, previous, "champion.replaced_by", version)
     return Promotion(promoted, reason, previous)
+
+
+def register_student(student_dir: Path, *, root: Path, data_name: str, data_md5: str) -> StudentVersion:
+    """Log and register the student from inside the train stage's MLflow run, tagged with
+    the commit, the training data's md5, the runs that generated that data, and the
+    student directory's own DVC md5 (how `evaluate` finds the version it scored)."""
+    from medinstruct_core import lineage
+    from medinstruct_core.tracking import upstream_runs
+
+    version = log_student(
+        student_dir,
+        git_commit=lineage.git_commit(root),
+        data_md5=data_md5,
+        generation_run_ids=upstream_runs(root, data_name, data_md5),
+    )
+    student_md5 = lineage.dir_md5(student_dir)
+    mlflow.MlflowClient().set_model_version_tag(version.name, version.version, "student_md5", student_md5)
+    return version
+
+
+def version_for(student_md5: str, name: str = MODEL_NAME) -> str | None:
+    """The registered version whose student directory has this md5, if any."""
+    versions = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
+    matching = [v for v in versions if v.tags.get("student_md5") == student_md5]
+    return max(matching, key=lambda v: int(v.version)).version if matching else None
