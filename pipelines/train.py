@@ -43,7 +43,9 @@ def main(stage: Stage) -> int:
         version = register_student(stage.path("out"), root=stage.root,
                                    data_name=stage.lineage(stage.path("train")), data_md5=data_md5)  # fmt: skip
         stage.run.set_tags({"medinstruct.student_version": version.version})
-    stage.run.set_tags({"train.device": result.device, "train.checkpoint_key": str(result.checkpoint_key)})
+    stage.run.set_tags(
+        {"train.device": result.device, "train.checkpoint_key": str(result.checkpoint_key)}
+    )
     metrics = {k: v for k, v in result.summary().items() if isinstance(v, int | float)}
     return stage.finish(metrics, f"{result.steps} steps on {result.n_train} examples, "
                         f"{result.tokens_per_s:.0f} tok/s, final loss {result.final_loss:.4f}")  # fmt: skip

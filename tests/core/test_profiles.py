@@ -31,7 +31,13 @@ def test_paper_profile_sets_alpacare_scale(project_root):
         2e-5,
         512,
     )
-    assert train["per_device_train_batch_size"] * train["gradient_accumulation_steps"] == 128
+    # the global batch: per device x accumulation x processes (AlpaCare: 128 on 4 GPUs)
+    assert (
+        train["per_device_train_batch_size"]
+        * train["gradient_accumulation_steps"]
+        * train["num_processes"]
+        == 128
+    )
 
 
 def test_use_rewrites_params_and_unknown_keys_fail(tmp_path, project_root):

@@ -178,8 +178,21 @@ class Stage:
         labels = {f"{self.name}.{k}": str(v) for k, v in metrics.items() if isinstance(v, str)}
         self.run.set_tags(labels)
         self.run.record_outputs(self.output_paths())
-        print(f"{self.name}: {message}", file=sys.stdout if code == 0 else sys.stderr, flush=True)
+        spend = _spend_line(metrics)
+        print(
+            f"{self.name}: {message}{spend}",
+            file=sys.stdout if code == 0 else sys.stderr,
+            flush=True,
+        )
         return code
+
+
+def _spend_line(metrics: Mapping[str, Any]) -> str:
+    """'; spent $x (all stages: $y)' when the stage made paid LLM calls (the one ledger)."""
+    stage, total = metrics.get("llm.spend_usd_stage"), metrics.get("llm.spend_usd_total")
+    if not isinstance(stage, int | float) or not isinstance(total, int | float):
+        return ""
+    return f"; LLM spend ${stage:.4f} (ledger total ${total:.4f})"
 
 
 def _load(spec: StageSpec, args: argparse.Namespace) -> tuple[ProjectParams, dict[str, BaseModel]]:

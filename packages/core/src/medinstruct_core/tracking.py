@@ -172,7 +172,7 @@ class StageRun:
             with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file
                 warnings.simplefilter("ignore")
                 source = resolve_dataset_source(name)
-            dataset = MetaDataset(source=source, name=name, digest=md5)
+            dataset = MetaDataset(source=source, name=name, digest=md5)  # type: ignore[abstract]
             self._mlflow.log_input(dataset, context="input")
         return md5s
 
@@ -287,7 +287,9 @@ def upstream_runs(root: Path, name: str, md5: str, depth: int = 4) -> list[str]:
                 if run.info.run_id not in found:
                     found.append(run.info.run_id)
                     next_frontier += [
-                        (k.removeprefix("in."), v) for k, v in run.data.tags.items() if k.startswith("in.")
+                        (k.removeprefix("in."), v)
+                        for k, v in run.data.tags.items()
+                        if k.startswith("in.")
                     ]
         frontier = next_frontier
     return found

@@ -50,6 +50,7 @@ class CalibrationConfig(Config):
 
     enabled: bool = True
     path: str = "data/eval/calibration.jsonl"
+    num_items: int | None = Field(None, ge=1, description="first N pairs (None = all)")
     thresholds: CalibrationThresholds = Field(default_factory=CalibrationThresholds)
     on_untrusted: Untrusted = Field(
         "warn", description="warn: report only; drop: leave the judge out of the panel; fail: stop"

@@ -79,7 +79,8 @@ def calibrate(
     """(panel to judge with, flat metrics, the report's calibration block, warnings)."""
     if not cfg.calibration.enabled:
         return dict(judges), {}, {}, []
-    verdicts = judge_calibration(judges, load_calibration(cfg.calibration.path), sampling)
+    pairs = load_calibration(cfg.calibration.path)[: cfg.calibration.num_items]
+    verdicts = judge_calibration(judges, pairs, sampling)
     results = calibration_metrics(verdicts)
     thresholds = cfg.calibration.thresholds
     panel, reasons = trusted_panel(judges, results, thresholds, cfg.calibration.on_untrusted)

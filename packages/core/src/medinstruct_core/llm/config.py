@@ -40,6 +40,10 @@ class RoleConfig(Config):
     # Which local model serves this role when it runs embedded: a name from the
     # registry (medinstruct_core.llm.embedded: built-ins + llm.embedded.models).
     embedded_model: str = Field("smollm2-135m", min_length=1)
+    # OpenAI Batch API (half price, results within 24 h): the role's requests go out as
+    # JSONL batch files; ids are kept in the cache dir so a restart resumes polling.
+    batch: bool = False
+    batch_poll_s: float = Field(30.0, gt=0.0)
 
     @field_validator("structured_output", mode="before")
     @classmethod
@@ -131,4 +135,27 @@ class LLMSection(Config):
     client: ClientConfig = Field(default_factory=ClientConfig)
     teacher: RoleConfig = Field(default_factory=RoleConfig)
     responder: RoleConfig = Field(default_factory=RoleConfig)
-    judge: RoleConfig = Field(default_factory=RoleConfig)
+    # One judge, or a panel: every judge judges every pair, and their agreement is reported.
+    judge: RoleConfig | list[RoleConfig] = Field(default_factory=RoleConfig)
+
+    def judges(self) -> list[RoleConfig]:
+        return list(self.judge) if isinstance(self.judge, list) else [self.judge]
+
+    def seeded(self, seed: int) -> LLMSection:
+        """Every role's sampling seed defaults to the project's top-level `seed`."""
+
+        def fill(role: RoleConfig) -> RoleConfig:
+            if role.sampling.seed is not None:
+                return role
+            return role.model_copy(
+                update={"sampling": role.sampling.model_copy(update={"seed": seed})}
+            )
+
+        judge = [fill(j) for j in self.judge] if isinstance(self.judge, list) else fill(self.judge)
+        return self.model_copy(
+            update={
+                "teacher": fill(self.teacher),
+                "responder": fill(self.responder),
+                "judge": judge,
+            }
+        )

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from medinstruct_core.llm.cache import ResponseCache
 from medinstruct_core.llm.client import LLMClient
-from medinstruct_core.llm.config import LLMSection, RoleConfig
+from medinstruct_core.llm.config import LLMSection, RoleConfig, Sampling
 from medinstruct_core.llm.ledger import LEDGER_FILE, Ledger
-from medinstruct_core.llm.server import embedded_server
+from medinstruct_core.llm.server import ServerPool
 from medinstruct_core.llm.tracing import attach_tracer
 from medinstruct_core.llm.types import Endpoint, ResponseMode
 
@@ -56,6 +57,65 @@ def resolve_remote(role: RoleConfig, env: Mapping[str, str]) -> Endpoint:
     return Endpoint(base_url, role.model, "remote", mode, key, cache_id=base_url or OPENAI_URL)
 
 
+@dataclass
+class _Shared:
+    """What every client a stage opens shares: one cache, one ledger, one server per model."""
+
+    llm: LLMSection
+    root: Path
+    stage: str
+    env: Mapping[str, str]
+    cache: ResponseCache
+    ledger: Ledger
+    servers: ServerPool
+
+    def client(self, role: RoleConfig, role_name: str) -> LLMClient:
+        if wants_embedded(role, self.env):
+            # The cache is keyed by the model file's sha256, so a new port or a renamed
+            # file still hits; roles on the same model share one server.
+            server = self.servers.get(role.embedded_model)
+            mode = _response_mode(role, server.url, True)
+            endpoint = Endpoint(
+                server.url, server.alias, "embedded", mode, "EMPTY", cache_id=server.cache_id
+            )
+        else:
+            endpoint = resolve_remote(role, self.env)
+        client = LLMClient(endpoint, self.llm.client, cache=self.cache, role=role_name,
+                           stage=self.stage, ledger=self.ledger)  # fmt: skip
+        attach_tracer(client, only_in_run=True)
+        if role.batch:
+            from medinstruct_core.llm.batch import BatchRunner
+
+            # Same call, same results, same cache: the role's requests go out as Batch API
+            # files instead (half price), so no stage code knows the difference.
+            client.run = BatchRunner(client, poll_s=role.batch_poll_s).run  # type: ignore[method-assign]
+        return client
+
+
+@contextlib.contextmanager
+def _shared(
+    llm: LLMSection, root: Path, stage: str, env: Mapping[str, str] | None
+) -> Iterator[_Shared]:
+    cache_dir = root / llm.client.cache_dir
+    cache = ResponseCache(cache_dir / "responses.sqlite")
+    ledger = Ledger(cache_dir / LEDGER_FILE, llm.client.budget_usd)
+    env = os.environ if env is None else env
+    try:
+        with ServerPool(llm.embedded) as servers:
+            yield _Shared(llm, root, stage, env, cache, ledger, servers)
+    finally:
+        ledger.close()
+        cache.close()
+
+
+def _flush_traces(clients: Iterable[LLMClient]) -> None:
+    """Traces are written asynchronously: flush before the stage's MLflow run ends."""
+    for client in clients:
+        flush = getattr(client.on_call, "flush", None)
+        if flush is not None:
+            flush()
+
+
 @contextlib.contextmanager
 def open_role(
     llm: LLMSection,
@@ -68,39 +128,36 @@ def open_role(
     """Yield a client for `role_name`, starting the embedded server if the role needs it.
 
     Its paid replies go to the project's one ledger (`<cache_dir>/ledger.sqlite`)
-    under `stage`, and `llm.client.budget_usd` caps that ledger's total.
+    under `stage`, and `llm.client.budget_usd` caps that ledger's total. A role with
+    `batch: true` sends its requests through the OpenAI Batch API.
     """
-    env = os.environ if env is None else env
     role: RoleConfig = getattr(llm, role_name)
-    cache_dir = root / llm.client.cache_dir
-    cache = ResponseCache(cache_dir / "responses.sqlite")
-    ledger = Ledger(cache_dir / LEDGER_FILE, llm.client.budget_usd)
+    with _shared(llm, root, stage, env) as shared:
+        client = shared.client(role, role_name)
+        yield client
+        _flush_traces([client])
 
-    def client_for(endpoint: Endpoint) -> LLMClient:
-        """Every client of this role is built the same way, whichever endpoint serves it:
-        the shared cache and ledger, and MLflow tracing while a stage's run is active."""
-        client = LLMClient(
-            endpoint, llm.client, cache=cache, role=role_name, stage=stage, ledger=ledger
-        )
-        attach_tracer(client, only_in_run=True)
-        return client
 
-    try:
-        if wants_embedded(role, env):
-            # One server for the role's registry model; the cache is keyed by the
-            # model file's sha256, so a new port or a renamed file still hits.
-            with embedded_server(llm.embedded, role.embedded_model) as server:
-                endpoint = Endpoint(
-                    server.url,
-                    server.alias,
-                    "embedded",
-                    _response_mode(role, server.url, True),
-                    "EMPTY",
-                    cache_id=server.cache_id,
-                )
-                yield client_for(endpoint)
-        else:
-            yield client_for(resolve_remote(role, env))
-    finally:
-        ledger.close()
-        cache.close()
+def judge_name(role: RoleConfig, index: int, taken: set[str]) -> str:
+    """A judge is named by its model (the embedded model's name when it runs locally)."""
+    base = role.embedded_model if role.endpoint == "embedded" else role.model
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}#{n}", n + 1
+    return name
+
+
+@contextlib.contextmanager
+def open_judges(
+    llm: LLMSection, *, root: Path, stage: str = "", env: Mapping[str, str] | None = None
+) -> Iterator[tuple[dict[str, LLMClient], dict[str, Sampling]]]:
+    """The judge panel (`llm.judge`: one role or a list): {name: client}, {name: sampling}."""
+    with _shared(llm, root, stage, env) as shared:
+        clients: dict[str, LLMClient] = {}
+        sampling: dict[str, Sampling] = {}
+        for index, role in enumerate(llm.judges()):
+            name = judge_name(role, index, set(clients))
+            clients[name] = shared.client(role, "judge")
+            sampling[name] = role.sampling
+        yield clients, sampling
+        _flush_traces(clients.values())

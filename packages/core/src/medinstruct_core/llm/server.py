@@ -15,7 +15,8 @@ No `--seed`: llama-cpp-python gives a request sent without a seed the next
 seed of a chain (`Random(previous_seed).randint`), so an unseeded reply depends
 on how many requests the server saw before it, and under concurrency on which
 request arrived first. No server flag fixes that; only a seed in every request
-does (the client sends one, derived from `sampling.seed` and `sample_index`).
+does (the client must send one per request, derived from `sampling.seed` and
+`sample_index`: see `tests/core/test_repro_generation.py`).
 Measured here: with a per-request seed, a reply is identical on a fresh server,
 after other requests (KV prefix reuse), on an exact prompt repeat, and with 1
 or 2 threads.
