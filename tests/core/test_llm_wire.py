@@ -48,14 +48,18 @@ def test_off_or_no_schema_sends_no_response_format():
     assert "response_format" not in build_payload(endpoint("json_schema"), plain)
 
 
-def test_sampling_params_are_sent_and_seed_only_when_set():
+def test_sampling_params_are_sent_and_every_request_carries_a_seed():
     payload = build_payload(endpoint("off"), REQUEST)
     assert {k: payload[k] for k in ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty")} == {
         "temperature": 0.2, "top_p": 0.9, "max_tokens": 7, "presence_penalty": 0.1, "frequency_penalty": 0.3,
     }  # fmt: skip
-    assert "seed" not in payload
-    seeded = dataclasses.replace(REQUEST, sampling=Sampling(seed=0))
-    assert build_payload(endpoint("off"), seeded)["seed"] == 0
+    # unseeded requests would take llama.cpp's running seed chain: not reproducible
+    assert payload["seed"] == 0
+    seeded = dataclasses.replace(REQUEST, sampling=Sampling(seed=7))
+    assert build_payload(endpoint("off"), seeded)["seed"] == 7
+    # repeated samples of one prompt get distinct, deterministic seeds
+    second = dataclasses.replace(seeded, sample_index=1)
+    assert build_payload(endpoint("off"), second)["seed"] == 7 + 1_000_003
 
 
 def test_token_estimate_is_chars_over_four_plus_max_tokens():

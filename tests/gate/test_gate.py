@@ -17,8 +17,8 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-from medinstruct_gate.gate import GateResult, run_gate
 from medinstruct_gate.config import GateConfig
+from medinstruct_gate.gate import GateResult, run_gate
 from medinstruct_gate.verbs import load_spacy, root_verb_object, verb_objects
 
 ROOT = Path(__file__).resolve().parents[2]

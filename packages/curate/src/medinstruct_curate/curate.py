@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medinstruct_core.params import Config
 from medinstruct_core.records import Example, RejectedExample
-from medinstruct_text.rules import ALL_RULE_REASONS, FilterConfig, check_rules
 from medinstruct_text.rouge import DedupDecision, rouge_l_dedup_detailed
+from medinstruct_text.rules import ALL_RULE_REASONS, FilterConfig, check_rules
 
 __all__ = ["ALL_REASONS", "REASON_DUPLICATE", "CurateConfig", "CurateResult", "curate"]
 

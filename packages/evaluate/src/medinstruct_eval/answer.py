@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import ConfigDict
 
@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 # A model that has not learned to stop (the base model) goes on to write the
 # next Alpaca turn; everything from the next section header on is not the answer.
 STOP_MARKERS = ("### Instruction:", "### Input:", "### Response:")
-ALPACA = "alpaca"
-CHAT_TEMPLATE = "chat_template"
 UsedFormat = Literal["alpaca", "chat_template"]
+ALPACA: Final = "alpaca"
+CHAT_TEMPLATE: Final = "chat_template"
 
 
 class CandidateAnswer(Record):

@@ -74,7 +74,7 @@ class EvaluateConfig(Config):
     )
     bootstrap_samples: int = Field(1000, ge=0, description="0 = no confidence interval")
     prompt_formats: dict[str, PromptFormat] = Field(
-        default_factory=lambda: {"base": "auto", "student": "alpaca"},
+        default_factory=lambda: dict[str, PromptFormat](base="auto", student="alpaca"),
         description="per candidate; a candidate not listed uses alpaca",
     )
     eval_sets: list[EvalSetConfig] = Field(

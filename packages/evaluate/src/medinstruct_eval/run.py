@@ -130,8 +130,8 @@ def evaluate_models(
     panel, calibration, calibration_block, result.warnings = calibrate(judges, cfg, sampling)
     verdicts = judge_sets(panel, sets, answers, sampling)
     write_jsonl(out_dir / "verdicts.jsonl", verdicts)
-    summary = dict(samples=cfg.bootstrap_samples, seed=seed, max_invalid_rate=cfg.max_invalid_rate,
-                   lc_penalty=cfg.lc_penalty)  # fmt: skip
+    summary: dict[str, Any] = dict(samples=cfg.bootstrap_samples, seed=seed,
+                                   max_invalid_rate=cfg.max_invalid_rate, lc_penalty=cfg.lc_penalty)  # fmt: skip
     result.metrics = {"num_items": sum(len(s.items) for s in sets), **calibration,
                       **panel_summary(verdicts, **summary)}  # fmt: skip
     result.warnings += invalid_warnings(result.metrics, cfg.max_invalid_rate)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from medinstruct_core.io import write_text
-from medinstruct_gate.gate import GateResult, run_gate
 from medinstruct_gate.config import GateConfig
 from medinstruct_gate.data import load_examples_frame
+from medinstruct_gate.gate import GateResult, run_gate
 from medinstruct_gate.plots import plot_dataset, write_plot_data
 
 

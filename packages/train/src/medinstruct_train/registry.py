@@ -41,7 +41,7 @@ ARTIFACT = "student"
 DEFAULT_MAX_NEW_TOKENS = 128
 
 
-class StudentModel(mlflow.pyfunc.PythonModel):
+class StudentModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
     """pyfunc: DataFrame of instruction[, input] -> one answer string per row (greedy by default)."""
 
     def load_context(self, context: Any) -> None:
@@ -184,6 +184,7 @@ def log_student(
         tempfile.TemporaryDirectory(prefix="student-", dir=student_dir.parent) as tmp,
     ):
         run = mlflow.active_run()
+        assert run is not None  # started above, or the caller's
         info = mlflow.pyfunc.log_model(
             name=ARTIFACT,
             python_model=StudentModel(),
@@ -280,7 +281,9 @@ def promote_champion(
     return Promotion(promoted, reason, previous)
 
 
-def register_student(student_dir: Path, *, root: Path, data_name: str, data_md5: str) -> StudentVersion:
+def register_student(
+    student_dir: Path, *, root: Path, data_name: str, data_md5: str
+) -> StudentVersion:
     """Log and register the student from inside the train stage's MLflow run, tagged with
     the commit, the training data's md5, the runs that generated that data, and the
     student directory's own DVC md5 (how `evaluate` finds the version it scored)."""
@@ -294,7 +297,9 @@ def register_student(student_dir: Path, *, root: Path, data_name: str, data_md5:
         generation_run_ids=upstream_runs(root, data_name, data_md5),
     )
     student_md5 = lineage.dir_md5(student_dir)
-    mlflow.MlflowClient().set_model_version_tag(version.name, version.version, "student_md5", student_md5)
+    mlflow.MlflowClient().set_model_version_tag(
+        version.name, version.version, "student_md5", student_md5
+    )
     return version
 
 

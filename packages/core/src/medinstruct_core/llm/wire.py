@@ -90,7 +90,7 @@ def build_payload(endpoint: Endpoint, request: LLMRequest) -> dict[str, Any]:
     # chain, so a reply would depend on how many requests the server served before it
     # (with concurrency, a race). One seed per (role seed, sample) makes every reply a
     # function of its request alone; both are already in the cache key.
-    payload["seed"] = ((s.seed or 0) * 1_000_003 + request.sample_index) % 2**31
+    payload["seed"] = ((s.seed or 0) + 1_000_003 * request.sample_index) % 2**31
     fmt = response_format(endpoint, request)
     if fmt is not None:
         payload["response_format"] = fmt
