@@ -5,6 +5,7 @@
 # interpreter on PATH. That keeps the quickstart at two commands
 # (`make setup`, `dvc repro`) with no activation step in between.
 
+SHELL := /bin/bash
 PYTHON ?= python3
 PY := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV_VERSION := 0.13.9
@@ -124,8 +125,9 @@ format: ## apply ruff formatting and autofixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: ## run the benchmarks under benchmarks/ and print their numbers
-	$(PY) -m benchmarks
+bench: ## run the benchmarks under benchmarks/, print their numbers and keep them in reports/bench.txt
+	@mkdir -p reports
+	set -o pipefail; $(PY) -m benchmarks 2>&1 | tee reports/bench.txt
 
 ui: ## open the MLflow UI on http://127.0.0.1:5000
 	$(PY) -m mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = [
-    "prepare_base_model", "generate_instructions", "generate_responses",
+    "prepare_base_model", "prepare_benchmarks", "generate_instructions", "generate_responses",
     "curate", "validate", "train", "evaluate",
 ]  # fmt: skip
 
@@ -68,7 +68,7 @@ def out_md5s(workdir: Path) -> dict[str, str]:
     }
 
 
-def test_dag_has_seven_stages_with_gate_before_training(smoke: Path) -> None:
+def test_dag_has_eight_stages_with_gate_before_training(smoke: Path) -> None:
     out = dvc(smoke, "dag", "--mermaid").stdout
     names = dict(re.findall(r'(node\d+)\["([a-z_]+)"\]', out))
     edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", out)}
@@ -83,7 +83,19 @@ def test_every_stage_wrote_its_outputs_and_metrics(smoke: Path) -> None:
     metrics = json.loads(dvc(smoke, "metrics", "show", "--json").stdout)
     assert metrics, "dvc metrics show returned nothing"
     evaluation = json.loads((smoke / "metrics" / "evaluate.json").read_text())
-    assert 0.0 <= evaluation["student_win_rate"] <= 1.0
+    for model in ("base", "student"):
+        # the paper's three measures, for both models: win rate, length-controlled
+        # win rate, position bias and invalid verdicts beside them, MCQ through lm-eval
+        for key in ("win_rate", "lc_win_rate", "first_position_rate", "invalid_rate"):
+            value = evaluation[f"medinstruct_{model}_{key}"]
+            assert value is None or 0.0 <= value <= 1.0, (model, key, value)
+        for subject in ("anatomy", "clinical_knowledge", "college_medicine", "medical_genetics",
+                        "professional_medicine"):  # fmt: skip
+            assert 0.0 <= evaluation[f"mcq_{model}_mmlu_{subject}_acc"] <= 1.0
+        assert 0.0 <= evaluation[f"mcq_{model}_macro_acc"] <= 1.0
+    assert any(k.startswith("calibration_") for k in evaluation), sorted(evaluation)
+    report = (smoke / "reports" / "eval" / "report.md").read_text()
+    assert "# Evaluation report" in report and (smoke / "reports" / "eval" / "win_rates.png").exists()
 
 
 def test_mlflow_has_one_run_per_stage_with_lineage(smoke: Path) -> None:
@@ -128,3 +140,21 @@ def test_two_cold_runs_give_identical_data_and_model_outs(
         "data/curated/train.jsonl", "data/curated/rejected.jsonl",
     }  # fmt: skip
     assert again == {path: first[path] for path in again}
+
+
+def test_training_registered_a_loadable_student_version(smoke: Path) -> None:
+    import mlflow
+
+    from medinstruct_core.lineage import file_md5
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    client = mlflow.MlflowClient()
+    [version] = client.search_model_versions("name = 'medinstruct-student'")
+    assert version.tags["git_commit"] != "unknown"
+    assert version.tags["train_data_md5"] == file_md5(smoke / "data" / "curated" / "train.jsonl")
+    model = mlflow.pyfunc.load_model(f"models:/medinstruct-student/{version.version}")
+    import pandas as pd
+
+    answers = model.predict(pd.DataFrame({"instruction": ["Name one symptom of asthma."]}),
+                            params={"max_new_tokens": 4})  # fmt: skip
+    assert len(answers) == 1

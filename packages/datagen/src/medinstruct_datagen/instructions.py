@@ -30,10 +30,10 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from medinstruct_core.llm.config import Sampling
-from medinstruct_core.llm.types import Endpoint, LLMRequest, LLMResult
+from medinstruct_core.llm.types import ChatClient, LLMRequest, LLMResult
 from medinstruct_core.records import GeneratedTask, Task
 from medinstruct_datagen.config import GenerateInstructionsConfig
 from medinstruct_datagen.parsing import (
@@ -60,17 +60,6 @@ INSTRUCTION_REJECTS = (
     *TASK_RULE_REASONS,
     "duplicate",
 )
-
-
-class ChatClient(Protocol):
-    """What the generators need from `medinstruct_core.llm.client.LLMClient`."""
-
-    endpoint: Endpoint
-
-    @property
-    def response_mode(self) -> str: ...
-
-    def run(self, requests: Sequence[LLMRequest], **kwargs: Any) -> list[LLMResult]: ...
 
 
 @dataclass

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from medinstruct_core.llm.config import Sampling
-from medinstruct_core.llm.types import LLMRequest, LLMResult
+from medinstruct_core.llm.types import ChatClient, LLMRequest, LLMResult
 from medinstruct_core.records import Example, GeneratedTask, Task, Usage
 from medinstruct_datagen.config import GenerateResponsesConfig
-from medinstruct_datagen.instructions import ChatClient
 from medinstruct_datagen.prompting import build_response_messages
 
 DEFAULT_RESPONDER_SAMPLING = Sampling(temperature=0.7, top_p=1.0, max_tokens=384)

@@ -25,12 +25,12 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from string import Template
-from typing import Literal, Protocol, cast
+from typing import Literal, cast
 
 from pydantic import Field
 
 from medinstruct_core.llm.config import Sampling
-from medinstruct_core.llm.types import LLMRequest, LLMResult, ResponseMode
+from medinstruct_core.llm.types import ChatClient, LLMRequest, LLMResult, ResponseMode
 from medinstruct_core.records import EvalItem, Verdict
 
 Order = Literal["candidate_first", "reference_first"]
@@ -98,15 +98,8 @@ _JSON_WINNER = re.compile(r"\"winner\"\s*:\s*\"([^\"]*)\"", re.IGNORECASE)
 _MARKUP = str.maketrans("", "", "*_`#")
 
 
-class JudgeClient(Protocol):
-    """What the judge needs from `medinstruct_core.llm.LLMClient` (tests pass a fake)."""
-
-    @property
-    def response_mode(self) -> ResponseMode: ...
-
-    def run(
-        self, requests: Sequence[LLMRequest], *, desc: str = "", progress: bool = True
-    ) -> list[LLMResult]: ...
+# The judge codes against the one client Protocol (tests pass a fake).
+JudgeClient = ChatClient
 
 
 @cache

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from medinstruct_core.llm.config import Sampling
 
@@ -77,3 +78,20 @@ class LLMResult:
     @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
+
+
+class ChatClient(Protocol):
+    """The one client interface every stage codes against (generation, responses, judging).
+
+    `medinstruct_core.llm.LLMClient` implements it, and so does its Batch-API form;
+    tests pass fakes. `run` returns one result per request, in order.
+    """
+
+    endpoint: Endpoint
+
+    @property
+    def response_mode(self) -> ResponseMode: ...
+
+    def run(
+        self, requests: Sequence[LLMRequest], *, desc: str = "", progress: bool = True
+    ) -> list[LLMResult]: ...
