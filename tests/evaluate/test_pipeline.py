@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from medinstruct_core.io import read_jsonl, write_jsonl
-from medinstruct_core.records import Verdict
+from medinstruct_eval.judge import PanelVerdict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,6 +36,9 @@ def test_evaluate_stage_writes_answers_verdicts_and_metrics(
         "max_new_tokens": 4,
         "batch_size": 2,
         "bootstrap_samples": 50,
+        # both models through the Alpaca template: identical prompts, so the cache shows
+        "prompt_formats": {"base": "alpaca", "student": "alpaca"},
+        "calibration": {"path": str(REPO / "data/eval/calibration.jsonl"), "num_items": 2},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_jsonl(tmp_path / "eval.jsonl", items)
@@ -62,16 +65,20 @@ def test_evaluate_stage_writes_answers_verdicts_and_metrics(
         ("q1", "student"), ("q2", "student"), ("q1", "base"), ("q2", "base"),
     ]  # fmt: skip
     assert answers[0]["model_dir"] == "student"
-    verdicts = read_jsonl(tmp_path / "reports" / "verdicts.jsonl", Verdict)
+    verdicts = read_jsonl(tmp_path / "reports" / "verdicts.jsonl", PanelVerdict)
     assert len(verdicts) == 8
+    assert {v.eval_set for v in verdicts} == {"medinstruct"}
     # Base and student are the same tiny model here, so their judge prompts are identical
-    # and the client's cache answers the second copy: the server sees each prompt once.
-    assert len(fake_openai.seen()) == 4
+    # and the client's cache answers the second copy: the server sees each prompt once,
+    # plus the 2 calibration pairs in both orders.
+    assert len(fake_openai.seen()) == 4 + 4
     # A judge that always picks A: wins when the candidate is first, loses when it is second.
     assert [v.winner for v in verdicts[:2]] == ["candidate", "reference"]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["num_items"] == 2
-    assert metrics["student_win_rate"] == metrics["base_win_rate"] == 0.5
-    assert metrics["delta_win_rate"] == 0.0
-    assert metrics["student_first_position_rate"] == 1.0
+    assert metrics["medinstruct_student_win_rate"] == metrics["medinstruct_base_win_rate"] == 0.5
+    assert metrics["medinstruct_student_first_position_rate"] == 1.0
+    # a judge that always answers A is caught by calibration and says so
+    assert metrics["judge_trusted"] == 0
+    assert "too weak to trust" in (tmp_path / "reports" / "report.md").read_text()
     assert (tmp_path / "mlruns").is_dir()
