@@ -96,7 +96,9 @@ def test_every_stage_wrote_its_outputs_and_metrics(smoke: Path) -> None:
         assert 0.0 <= evaluation[f"mcq_{model}_macro_acc"] <= 1.0
     assert any(k.startswith("calibration_") for k in evaluation), sorted(evaluation)
     report = (smoke / "reports" / "eval" / "report.md").read_text()
-    assert "# Evaluation report" in report and (smoke / "reports" / "eval" / "win_rates.png").exists()
+    assert (
+        "# Evaluation report" in report and (smoke / "reports" / "eval" / "win_rates.png").exists()
+    )
 
 
 def test_mlflow_has_one_run_per_stage_with_lineage(smoke: Path) -> None:
