@@ -138,9 +138,8 @@ def open_role(
         _flush_traces([client])
 
 
-def judge_name(role: RoleConfig, index: int, taken: set[str]) -> str:
-    """A judge is named by its model (the embedded model's name when it runs locally)."""
-    base = role.embedded_model if role.endpoint == "embedded" else role.model
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base#2`, `base#3`... when a panel holds the same model twice."""
     name, n = base, 2
     while name in taken:
         name, n = f"{base}#{n}", n + 1
@@ -155,9 +154,10 @@ def open_judges(
     with _shared(llm, root, stage, env) as shared:
         clients: dict[str, LLMClient] = {}
         sampling: dict[str, Sampling] = {}
-        for index, role in enumerate(llm.judges()):
-            name = judge_name(role, index, set(clients))
-            clients[name] = shared.client(role, "judge")
-            sampling[name] = role.sampling
+        for role in llm.judges():
+            client = shared.client(role, "judge")
+            # named by the model that actually serves it (the embedded alias when local)
+            name = unique_name(client.endpoint.model, set(clients))
+            clients[name], sampling[name] = client, role.sampling
         yield clients, sampling
         _flush_traces(clients.values())
