@@ -73,10 +73,10 @@ def outcome_lines() -> list[str]:
             "judge_trusted")  # fmt: skip
     picked = {k: v for k, v in ev.items() if any(k.startswith(p) for p in keys)}
     return [
-        f"- generate_instructions: {json.dumps({k: gen.get(k) for k in ('kept', 'requests', 'stop_reason', 'rejects')})}",
+        f"- generate_instructions: {json.dumps({k: v for k, v in gen.items() if k.startswith('rejects.') or k in ('tasks_kept', 'requests', 'stop_reason', 'keep_yield')})}",
         f"- generate_responses: {json.dumps({k: resp.get(k) for k in ('examples', 'truncated')})}",
-        f"- curate: {json.dumps({k: cur.get(k) for k in ('kept', 'rejected', 'yield')})}",
-        f"- validate: {json.dumps({k: val.get(k) for k in ('success', 'expectations_evaluated', 'expectations_failed')})}",
+        f"- curate: {json.dumps({k: cur.get(k) for k in ('n_in', 'n_kept', 'by_reason', 'yield')})}",
+        f"- validate: {json.dumps({k: val.get(k) for k in ('gate', 'expectations_evaluated', 'expectations_failed', 'canonical_label_share')})}",
         f"- train: {json.dumps({k: train.get(k) for k in ('steps', 'n_train', 'final_loss', 'seconds_per_step')})}",
         f"- evaluate: {json.dumps(picked, sort_keys=True)}",
     ]
