@@ -284,20 +284,3 @@ def answer_candidates(
         )  # fmt: skip
         seconds[f"answer_{name}_s"] = round(time.monotonic() - started, 2)
     return answers, seconds
-
-
-def answer_all(
-    model_dirs: Mapping[str, Path], items: Sequence[EvalItem], cfg: EvaluateConfig
-) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Every candidate's answers through the Alpaca template (the stage's former behaviour;
-    `answer_candidates` prompts each model through its own template)."""
-    answers: dict[str, list[str]] = {}
-    seconds: dict[str, float] = {}
-    for name, model_dir in model_dirs.items():
-        started = time.monotonic()
-        answers[name] = generate_answers(
-            model_dir, items, cfg.max_new_tokens, cfg.batch_size,
-            device=cfg.device, threads=cfg.torch_threads,
-        )  # fmt: skip
-        seconds[f"answer_{name}_s"] = round(time.monotonic() - started, 2)
-    return answers, seconds

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from string import Template
-from typing import Literal, cast
+from typing import Literal, TypeAlias, cast
 
 from pydantic import Field
 
@@ -99,7 +99,7 @@ _MARKUP = str.maketrans("", "", "*_`#")
 
 
 # The judge codes against the one client Protocol (tests pass a fake).
-JudgeClient = ChatClient
+JudgeClient: TypeAlias = ChatClient
 
 
 @cache
