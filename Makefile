@@ -129,5 +129,6 @@ bench: ## run the benchmarks under benchmarks/, print their numbers and keep the
 	@mkdir -p reports
 	set -o pipefail; $(PY) -m benchmarks 2>&1 | tee reports/bench.txt
 
-ui: ## open the MLflow UI on http://127.0.0.1:5000
+ui: ## open the MLflow UI on http://127.0.0.1:5000 (prints the link to the runs table)
+	@$(PY) -m medinstruct_core.tracking http://127.0.0.1:$${PORT:-5000}
 	$(PY) -m mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}

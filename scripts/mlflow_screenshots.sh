@@ -3,7 +3,8 @@
 #   scripts/mlflow_screenshots.sh [TRACKING_URI] [OUT_DIR]
 # Needs Debian's chromium (`apt-get install chromium`). Starts `mlflow ui` on a
 # free loopback port, waits until it answers, shoots the runs table of the
-# `medinstruct` experiment and its traces tab, then stops the server.
+# `medinstruct` experiment (through the link `make ui` prints), its default landing
+# page, its traces tab and the newest training run, then stops the server.
 set -euo pipefail
 uri=${1:-${MLFLOW_TRACKING_URI:-sqlite:///$PWD/mlflow.db}}
 out=${2:-reports/mlflow}
@@ -24,6 +25,14 @@ shoot() {  # shoot URL FILE
   echo "wrote $2"
 }
 base="http://127.0.0.1:$port/#/experiments/$exp"
-shoot "$base" "$out/experiment_opens_on_runs.png"
-shoot "$base/runs" "$out/runs_table.png"
+# the link `make ui` prints: the runs table, whatever the browser's GenAI/ML toggle says
+link=$(MLFLOW_TRACKING_URI="$uri" $py -m medinstruct_core.tracking "http://127.0.0.1:$port" | sed 's/^[^h]*//')
+shoot "$link" "$out/runs_table.png"
+shoot "$base" "$out/experiment_default_landing.png"   # no query: the browser's toggle decides
 shoot "$base/traces" "$out/traces.png"
+train=$(MLFLOW_TRACKING_URI="$uri" $py -c 'import mlflow
+runs = mlflow.search_runs(search_all_experiments=True, output_format="list", max_results=1,
+                          filter_string="tags.`medinstruct.stage` = '"'train'"'")
+print(runs[0].info.run_id if runs else "")')
+[ -n "$train" ] && shoot "$base/runs/$train?workflowType=machine_learning" "$out/train_run_datasets.png"
+exit 0

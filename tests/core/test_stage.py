@@ -94,6 +94,12 @@ def test_mlflow_run_params_inputs_outputs_and_parent(project):
     # the Dataset column: every input is a logged dataset with DVC's md5 as its digest
     datasets = [d.dataset for d in stage.inputs.dataset_inputs]
     assert [(d.name, d.digest) for d in datasets] == [("in.jsonl", md5)]
+    assert {t.key: t.value for t in stage.inputs.dataset_inputs[0].tags} == {
+        "mlflow.data.context": "input"
+    }
+    # ... and on the parent's row too: what the whole `dvc repro` read
+    parent_datasets = [d.dataset for d in parent.inputs.dataset_inputs]
+    assert [(d.name, d.digest) for d in parent_datasets] == [("in.jsonl", md5)]
     assert stage.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert parent.info.end_time >= stage.info.end_time  # the parent spans its stages
 
@@ -101,9 +107,18 @@ def test_mlflow_run_params_inputs_outputs_and_parent(project):
 def test_experiment_opens_on_the_runs_table(project):
     import mlflow
 
+    from medinstruct_core.tracking import runs_table_url
+
+    base = "http://127.0.0.1:5000"
+    # before any run: the experiments list, already in the model-training view
+    assert runs_table_url(project, base) == f"{base}/#/experiments?workflowType=machine_learning"
     _run(["--data", "in.jsonl", "--out", "o"])
     experiment = mlflow.get_experiment_by_name("medinstruct")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # the link `make ui` prints overrides MLflow 3.17's browser-level GenAI default
+    assert runs_table_url(project, base + "/") == (
+        f"{base}/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    )
 
 
 def test_input_outside_the_project_is_named_by_its_absolute_path(project, tmp_path):

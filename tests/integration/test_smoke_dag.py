@@ -157,7 +157,15 @@ def test_training_registered_a_loadable_student_version(smoke: Path) -> None:
 
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
-    [version] = client.search_model_versions("name = 'medinstruct-student'")
+    # one version per training run (the `dvc exp run` test above trains a second time)
+    versions = client.search_model_versions("name = 'medinstruct-student'")
+    trained = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string="tags.`medinstruct.stage` = 'train'",
+        output_format="list",
+    )
+    assert versions and len(versions) == len(trained), (len(versions), len(trained))
+    version = max(versions, key=lambda v: int(v.version))
     assert version.tags["git_commit"] != "unknown"
     assert version.tags["train_data_md5"] == file_md5(smoke / "data" / "curated" / "train.jsonl")
     model = mlflow.pyfunc.load_model(f"models:/medinstruct-student/{version.version}")

@@ -160,20 +160,34 @@ class StageRun:
         """Tag the md5 of each output the way DVC will record it."""
         self.set_tags({f"out.{name}": md5 for name, md5 in _md5s(self.root, paths).items()})
 
-    def log_inputs(self, paths: Sequence[str | Path]) -> dict[str, str]:
+    def log_inputs(
+        self, paths: Sequence[str | Path], also_to: Sequence[str] = ()
+    ) -> dict[str, str]:
         """Tag each input's md5 and log it as an MLflow dataset (the Dataset column):
-        the lineage name is the dataset's name and source, DVC's md5 its digest."""
+        the lineage name is the dataset's name and source, DVC's md5 its digest.
+
+        `also_to` names more runs that get the same datasets: the `dvc repro` parent,
+        so its row in the runs table shows what the whole run read.
+        """
         md5s = _md5s(self.root, paths)
         self.set_tags({f"in.{name}": md5 for name, md5 in md5s.items()})
         from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+        inputs = []
         for name, md5 in md5s.items():
             with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file
                 warnings.simplefilter("ignore")
                 source = resolve_dataset_source(name)
             dataset = MetaDataset(source=source, name=name, digest=md5)  # type: ignore[abstract]
-            self._mlflow.log_input(dataset, context="input")
+            context = [InputTag(key=MLFLOW_DATASET_CONTEXT, value="input")]
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=context))
+        if inputs:
+            client = self._mlflow.MlflowClient()
+            for run_id in (self.run_id, *also_to):
+                client.log_inputs(run_id=run_id, datasets=inputs)
         return md5s
 
 
@@ -232,7 +246,7 @@ def stage_run(
             experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags
         ) as run:
             handle = StageRun(mlflow, root, run.info.run_id)
-            handle.log_inputs(inputs)
+            handle.log_inputs(inputs, also_to=[parent])
             if config is not None:
                 handle.log_params(config)
                 handle.log_dict(to_plain(config), "config.json")
@@ -297,3 +311,28 @@ def upstream_runs(root: Path, name: str, md5: str, depth: int = 4) -> list[str]:
 
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="medinstruct-")
+
+
+def runs_table_url(root: Path, base_url: str) -> str:
+    """The UI address that opens the experiment on its runs table.
+
+    MLflow 3.17's UI lets the browser, not the experiment, choose between its GenAI and
+    its model-training views: the `workflowType` query parameter first, then a
+    localStorage toggle that defaults to GenAI. The experiment tag alone therefore
+    still lands a fresh browser on the GenAI overview; this link does not.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    query = "?workflowType=machine_learning"
+    found = mlflow.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
+    if found is None:  # nothing tracked yet: the experiments list, in the training view
+        return f"{base_url.rstrip('/')}/#/experiments{query}"
+    return f"{base_url.rstrip('/')}/#/experiments/{found.experiment_id}/runs{query}"
+
+
+if __name__ == "__main__":  # python -m medinstruct_core.tracking [BASE_URL]: for `make ui`
+    import sys
+
+    base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000"
+    print(f"MLflow runs table: {runs_table_url(Path.cwd(), base)}")
