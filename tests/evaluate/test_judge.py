@@ -23,7 +23,7 @@ ITEM_WITH_INPUT = EvalItem(
     id="q2", instruction="Summarise.", input="45F, cough 3 days.", reference="A cough."
 )
 
-SYSTEM_START = "You are an experienced physician reviewing answers to medical questions."
+SYSTEM_START = "You are a physician comparing two answers to a medical question."
 EXPECTED_USER_STRUCTURED = """[Question]
 Is fever dangerous?
 
@@ -35,10 +35,8 @@ Sometimes.
 (empty answer)
 [End of Answer B]
 
-Reply with a JSON object only, with two keys:
-- "reason": one or two sentences explaining your decision;
-- "winner": "A" if Answer A is better, "B" if Answer B is better, or "tie"."""
-EXPECTED_FORMAT_TEXT = """Explain your decision in one or two sentences. Then write a final line with exactly one of:
+Reply with JSON: {"reason": one sentence, "winner": "A", "B" or "tie"}."""
+EXPECTED_FORMAT_TEXT = """Explain your decision in one sentence. Then write a final line with exactly one of:
 Winner: A
 Winner: B
 Winner: tie"""
@@ -48,7 +46,7 @@ Winner: tie"""
 def test_structured_judge_prompt_is_exact():
     system, user = build_judge_messages(ITEM, " Sometimes. ", "  ")
     assert system["role"] == "system" and system["content"].startswith(SYSTEM_START)
-    assert "Do not favour an answer because it comes first or second." in system["content"]
+    assert "The order of the answers is random and says nothing about quality." in system["content"]
     assert user == {"role": "user", "content": EXPECTED_USER_STRUCTURED}
 
 
@@ -368,3 +366,20 @@ def test_a_rerun_with_nothing_changed_makes_no_judge_call(fake_openai, tmp_path)
     second = run()
     assert len(fake_openai.seen()) == sent
     assert second == first
+
+
+@pytest.mark.parametrize(
+    ("mode", "bounded"), [("json_object", True), ("json_schema", False), ("off", None)]
+)
+def test_local_grammar_bounds_the_reason_and_remote_schemas_stay_plain(mode, bounded):
+    """llama.cpp turns the schema into a grammar, so only there is the reason length-bounded;
+    OpenAI's strict subset gets the plain schema, and free text gets none."""
+    (request, *_) = build_requests([ITEM], {"student": ["S1"]}, Sampling(), mode)
+    if bounded is None:
+        assert request.json_schema is None
+        assert "Winner: tie" in request.messages[-1]["content"]
+        return
+    reason = request.json_schema["properties"]["reason"]
+    assert ("maxLength" in reason) is bounded
+    assert request.json_schema["properties"]["winner"] == VERDICT_SCHEMA["properties"]["winner"]
+    assert '"winner"' in request.messages[-1]["content"]

@@ -47,6 +47,26 @@ VERDICT_SCHEMA: dict[str, object] = {
     "additionalProperties": False,
 }
 SCHEMA_NAME = "verdict"
+# llama.cpp compiles the schema into a grammar, so a length bound on the reason is
+# enforced while decoding: the one-sentence reason the prompt asks for, and no more.
+# A small local judge decodes at ~8 tok/s on 2 cores, and a reason first (then the
+# winner) is what made the 1.5B judge pass calibration in both orders (README).
+# Remote structured outputs (OpenAI's strict subset) get the plain schema.
+REASON_MAX_CHARS = 200
+GRAMMAR_VERDICT_SCHEMA: dict[str, object] = {
+    **VERDICT_SCHEMA,
+    "properties": {
+        "reason": {"type": "string", "maxLength": REASON_MAX_CHARS},
+        "winner": {"type": "string", "enum": ["A", "B", "tie"]},
+    },
+}
+
+
+def verdict_schema(mode: ResponseMode) -> dict[str, object] | None:
+    """The verdict schema for a response mode: bounded for llama.cpp, none for free text."""
+    if mode == "off":
+        return None
+    return GRAMMAR_VERDICT_SCHEMA if mode == "json_object" else VERDICT_SCHEMA
 
 _LETTERS: dict[str, Letter] = {
     "a": "A", "b": "B", "tie": "tie", "draw": "tie", "equal": "tie",
@@ -230,7 +250,7 @@ def build_requests(
     mode: ResponseMode,
 ) -> list[LLMRequest]:
     """Two requests (both orders) per item and candidate; `key` = item/candidate/order."""
-    structured = mode != "off"
+    schema = verdict_schema(mode)
     requests = []
     for candidate, texts in answers.items():
         if "/" in candidate:
@@ -249,9 +269,9 @@ def build_requests(
                     else (item.reference, answer)
                 )
                 requests.append(LLMRequest(
-                    messages=build_judge_messages(item, *pair, structured=structured),
+                    messages=build_judge_messages(item, *pair, structured=schema is not None),
                     sampling=sampling, key=f"{item.id}/{candidate}/{order}",
-                    json_schema=VERDICT_SCHEMA if structured else None, schema_name=SCHEMA_NAME,
+                    json_schema=schema, schema_name=SCHEMA_NAME,
                 ))  # fmt: skip
     return requests
 
