@@ -1,9 +1,10 @@
 """The embedded judge on the first N calibration pairs, both orders, from a cold cache.
 
-    python benchmarks/judge_calibration.py [N]      (default 12; ~25 s per verdict here)
+    python benchmarks/judge_calibration.py [N]      (default: all 32; ~14 s per verdict here)
 
 Prints seconds per verdict, calibration accuracy per order and position-1 rate, and
-each verdict: what sizing the default profile's evaluation rests on.
+each verdict, and keeps the same text in reports/judge_calibration.txt: what the
+default profile's judge choice and evaluation sizes rest on (README quotes it).
 """
 
 from __future__ import annotations
@@ -33,12 +34,21 @@ def main(count: int) -> None:
             start = time.perf_counter()
             verdicts = judge_calibration(judges, pairs, sampling)
             seconds = time.perf_counter() - start
-    print(f"{len(verdicts)} verdicts in {seconds:.1f} s = {seconds / len(verdicts):.1f} s each")
-    for result in calibration_metrics(verdicts).values():
-        print(result)
-    for verdict in verdicts:
-        print(verdict.item_id, verdict.order, verdict.winner, (verdict.reason or "")[:100])
+    judge = params["llm"]["judge"]
+    lines = [
+        f"judge {judge['embedded_model']} on the first {len(pairs)} calibration pairs, both orders",
+        f"{len(verdicts)} verdicts in {seconds:.1f} s = {seconds / len(verdicts):.1f} s each",
+        *(str(result) for result in calibration_metrics(verdicts).values()),
+        *(
+            f"{v.item_id} {v.order} {v.winner} {(v.reason or '')[:100]}"
+            for v in verdicts
+        ),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / "judge_calibration.txt").write_text(text)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 12)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 32)
