@@ -39,10 +39,7 @@ def main(count: int) -> None:
         f"judge {judge['embedded_model']} on the first {len(pairs)} calibration pairs, both orders",
         f"{len(verdicts)} verdicts in {seconds:.1f} s = {seconds / len(verdicts):.1f} s each",
         *(str(result) for result in calibration_metrics(verdicts).values()),
-        *(
-            f"{v.item_id} {v.order} {v.winner} {(v.reason or '')[:100]}"
-            for v in verdicts
-        ),
+        *(f"{v.item_id} {v.order} {v.winner} {(v.reason or '')[:100]}" for v in verdicts),
     ]
     text = "\n".join(lines) + "\n"
     print(text, end="")

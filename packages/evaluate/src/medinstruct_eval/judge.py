@@ -68,6 +68,7 @@ def verdict_schema(mode: ResponseMode) -> dict[str, object] | None:
         return None
     return GRAMMAR_VERDICT_SCHEMA if mode == "json_object" else VERDICT_SCHEMA
 
+
 _LETTERS: dict[str, Letter] = {
     "a": "A", "b": "B", "tie": "tie", "draw": "tie", "equal": "tie",
     "neither": "tie", "none": "tie",
