@@ -56,8 +56,8 @@ REASON_MAX_CHARS = 200
 GRAMMAR_VERDICT_SCHEMA: dict[str, object] = {
     **VERDICT_SCHEMA,
     "properties": {
+        **cast(dict[str, object], VERDICT_SCHEMA["properties"]),
         "reason": {"type": "string", "maxLength": REASON_MAX_CHARS},
-        "winner": {"type": "string", "enum": ["A", "B", "tie"]},
     },
 }
 
