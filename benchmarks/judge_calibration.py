@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from medinstruct_core.io import write_text
 from medinstruct_core.llm.config import LLMSection
 from medinstruct_core.llm.roles import open_judges
 from medinstruct_eval.calibration import calibration_metrics, judge_calibration, load_calibration
@@ -43,8 +44,7 @@ def main(count: int) -> None:
     ]
     text = "\n".join(lines) + "\n"
     print(text, end="")
-    (ROOT / "reports").mkdir(exist_ok=True)
-    (ROOT / "reports" / "judge_calibration.txt").write_text(text)
+    write_text(ROOT / "reports" / "judge_calibration.txt", text)
 
 
 if __name__ == "__main__":

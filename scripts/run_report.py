@@ -57,10 +57,9 @@ def timing_table(runs: dict[str, mlflow.entities.Run]) -> list[str]:
         total += seconds
         lines.append(f"| {stage} | {seconds / 60:.1f} min ({seconds:.0f} s) |")
     lines.append(f"| **all stages** | **{total / 60:.1f} min** |")
+    # What the user waits for: the stage spans plus each stage's process start and DVC's hashing.
     done = [r for r in runs.values() if r.info.end_time is not None]
-    if (
-        done
-    ):  # what the user waits for: stage spans plus each stage's process start and DVC's hashing
+    if done:
         span = (max(r.info.end_time for r in done) - min(r.info.start_time for r in done)) / 1000
         lines.append(
             f"| **first stage start to last stage end** | **{span / 60:.1f} min ({span:.0f} s)** |"
