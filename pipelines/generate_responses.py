@@ -18,7 +18,7 @@ SPEC = StageSpec(
     "generate_responses",
     sections={"llm": LLMSection, "generate_responses": GenerateResponsesConfig},
     inputs=("instructions",),
-    outputs=("out",),
+    outputs=("out", "replies"),
     description=__doc__,
 )
 
@@ -26,7 +26,8 @@ SPEC = StageSpec(
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
     llm = stage.cfg("llm").seeded(stage.seed)
-    with open_role(llm, "responder", root=stage.root, stage=stage.name) as client:
+    replies = stage.path("replies")
+    with open_role(llm, "responder", root=stage.root, stage=stage.name, replies=replies) as client:
         tasks = read_jsonl(stage.path("instructions"), GeneratedTask)
         sampling = llm.responder.sampling
         result = generate_responses(
@@ -37,9 +38,8 @@ def main(stage: Stage) -> int:
         with scratch_dir() as tmp:
             stage.run.log_artifact(plot_output_lengths(result.examples, tmp), "plots")
         metrics = {**result.metrics(), **client.stats.as_metrics("llm.")}
-        return stage.finish(
-            metrics, f"{len(result.examples)} examples, {result.truncated} truncated"
-        )
+    # after the role is closed: the reply store has its new segment, so its md5 is final
+    return stage.finish(metrics, f"{len(result.examples)} examples, {result.truncated} truncated")
 
 
 if __name__ == "__main__":

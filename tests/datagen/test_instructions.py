@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from medinstruct_core.io import read_jsonl, write_jsonl
+from medinstruct_core.llm.cache import ReplyStore
 from medinstruct_core.llm.config import ClientConfig, LLMSection, RoleConfig, Sampling
 from medinstruct_core.llm.roles import open_role
 from medinstruct_core.llm.types import Endpoint, LLMRequest, LLMResult
@@ -314,8 +315,10 @@ def test_entry_points_end_to_end_on_a_fake_server(
     write_jsonl(seeds, SEEDS)
     metrics, plots = tmp_path / "gi.json", tmp_path / "plots"
     argv = ["--params", str(params), "--seeds", str(seeds), "--out", str(out),
-            "--metrics", str(metrics), "--plots-dir", str(plots)]  # fmt: skip
+            "--metrics", str(metrics), "--plots-dir", str(plots),
+            "--replies", str(tmp_path / "replies" / "gi")]  # fmt: skip
     assert load_pipeline("generate_instructions", tmp_path).main(argv) == 0
+    assert len(ReplyStore(tmp_path / "replies" / "gi")) == 2  # the replies travel with the data
     tasks = read_jsonl(out, GeneratedTask)
     assert [t.id for t in tasks] == [f"gi-{i:06d}" for i in range(1, 7)]
     numbers = json.loads(metrics.read_text())
@@ -327,8 +330,9 @@ def test_entry_points_end_to_end_on_a_fake_server(
 
     examples_path, metrics2 = tmp_path / "examples.jsonl", tmp_path / "gr.json"
     argv = ["--params", str(params), "--instructions", str(out), "--out", str(examples_path),
-            "--metrics", str(metrics2)]  # fmt: skip
+            "--metrics", str(metrics2), "--replies", str(tmp_path / "replies" / "gr")]  # fmt: skip
     assert load_pipeline("generate_responses", tmp_path).main(argv) == 0
+    assert len(ReplyStore(tmp_path / "replies" / "gr")) == 6
     examples = read_jsonl(examples_path, Example)
     assert [e.id for e in examples] == [t.id for t in tasks]
     assert {e.instruction_model for e in examples} == {"fake-model"}
@@ -473,3 +477,76 @@ def test_kept_tasks_carry_canonical_labels_and_clean_topics() -> None:
         ("triage", "Cardiology", "nurse"),
         ("other: Wound photo review", "other", "caregiver"),
     ]
+
+
+# ---------------------------------------------------------------------------
+# Planned mode (a Batch API teacher): pilot, one plan, top-ups; same tasks as sequential
+
+
+def planned_config(**overrides: Any) -> GenerateInstructionsConfig:
+    base = dict(num_tasks=100, seed_tasks_per_prompt=2, tasks_per_request=4, max_requests=200,
+                requests_per_round=2, batch_pilot_requests=5, batch_margin=0.15)  # fmt: skip
+    return GenerateInstructionsConfig(**{**base, **overrides})
+
+
+def run_both(script: Script, cfg: GenerateInstructionsConfig) -> tuple[Any, Any, FakeClient]:
+    """The same script sequentially and planned; returns both results and the planned client."""
+    sequential = generate_instructions(SEEDS, FakeClient(script), cfg, rng_seed=7, planned=False)
+    client = FakeClient(script)
+    planned = generate_instructions(SEEDS, client, cfg, rng_seed=7, planned=True)
+    assert [t.model_dump() for t in planned.tasks] == [t.model_dump() for t in sequential.tasks]
+    assert (planned.requests, planned.rounds, planned.rejects, planned.surplus) == (
+        sequential.requests, sequential.rounds, sequential.rejects, sequential.surplus,
+    )  # fmt: skip
+    assert planned.stop_reason == sequential.stop_reason
+    return sequential, planned, client
+
+
+def test_planned_sends_a_pilot_then_what_the_yield_says_plus_the_margin() -> None:
+    sequential, planned, client = run_both(fresh_tasks(4), planned_config())
+    # Pilot: 5 requests rounded up to whole rounds (6) keep 24 tasks, 4 a request. The
+    # plan: ceil(76 / 4 * 1.15) = 22 more. 100 tasks are kept in the round ending at 26.
+    assert [len(call) for call in client.calls] == [6, 22]
+    assert (planned.requests, planned.sent_requests, planned.sends) == (26, 28, 2)
+    assert planned.metrics()["unused_replies"] == 2 and planned.surplus == 4
+    assert sequential.sends == sequential.rounds == 13 and not sequential.planned
+    assert [r.sample_index for r in client.requests] == list(range(28))  # one prefix, in order
+
+
+def test_a_shortfall_is_topped_up_at_the_last_sends_yield() -> None:
+    def script(r: LLMRequest) -> tuple[str, str]:
+        n = 4 if r.sample_index < 6 else 1  # the yield falls after the pilot
+        return text_reply([unique_task(r.sample_index, j) for j in range(n)]), "stop"
+
+    _, planned, client = run_both(script, planned_config())
+    # Pilot 6 -> 24 kept; plan 22 more -> 46 kept at 1 a request; top-up at that yield:
+    # ceil(54 * 1.15) = 63, rounded up to whole rounds (64).
+    assert [len(call) for call in client.calls] == [6, 22, 64]
+    assert (len(planned.tasks), planned.requests, planned.stop_reason) == (100, 82, "num_tasks")
+
+
+def test_nothing_kept_doubles_the_sends_up_to_max_requests() -> None:
+    cfg = planned_config(num_tasks=10, max_requests=20, batch_pilot_requests=4)
+    _, planned, client = run_both(lambda r: ("Sorry, I cannot do that.", "stop"), cfg)
+    assert [len(call) for call in client.calls] == [4, 4, 8, 4]
+    assert (planned.requests, planned.stop_reason) == (20, "max_requests")
+
+
+def test_planned_stops_after_the_round_where_the_budget_ran_out() -> None:
+    def script(r: LLMRequest) -> tuple[str | None, str]:
+        if r.sample_index < 2:
+            return text_reply([unique_task(r.sample_index, 0)]), "stop"
+        return None, "budget_exhausted"
+
+    _, planned, client = run_both(script, planned_config(num_tasks=50))
+    assert [len(call) for call in client.calls] == [6]
+    assert (len(planned.tasks), planned.requests, planned.stop_reason) == (2, 4, "budget_exhausted")
+
+
+def test_planning_needs_prompts_without_generated_tasks() -> None:
+    cfg = planned_config(machine_tasks_per_prompt=2)
+    with pytest.raises(ValueError, match="machine_tasks_per_prompt"):
+        generate_instructions(SEEDS, FakeClient(fresh_tasks(4)), cfg, rng_seed=7, planned=True)
+    # A live (non-batch) client is never planned unless asked to be.
+    result = generate_instructions(SEEDS, FakeClient(fresh_tasks(4)), planned_config(), 7)
+    assert not result.planned and result.sends == result.rounds

@@ -8,6 +8,7 @@ from medinstruct_eval.answer import (
     answer_model,
     clean_answer,
     generate_answers,
+    is_tuned,
     load_model,
     render_prompts,
     resolve_model_dir,
@@ -119,6 +120,16 @@ def test_prompt_format_resolution():
     assert resolve_prompt_format(with_chat, "chat") == "chat_template"
     with pytest.raises(ModelDirError, match="models/base: prompt format 'chat' but the tokenizer"):
         resolve_prompt_format(without, "chat", "models/base")
+    # a model this project tuned answers through the template it learned, whatever its tokenizer
+    assert resolve_prompt_format(with_chat, "auto", tuned=True) == "alpaca"
+    assert resolve_prompt_format(with_chat, "chat", tuned=True) == "chat_template"
+    assert resolve_prompt_format(with_chat, "none") == "none"
+
+
+def test_is_tuned_reads_trains_sidecar(tmp_path: Path):
+    assert not is_tuned(tmp_path)
+    (tmp_path / "medinstruct_train.json").write_text("{}")
+    assert is_tuned(tmp_path)
 
 
 def test_render_prompts_per_format(items):
@@ -130,6 +141,8 @@ def test_render_prompts_per_format(items):
     ]
     alpaca = render_prompts(ChatTokenizer("x"), items[:2], "alpaca")
     assert alpaca == [format_prompt(i.instruction, i.input) for i in items[:2]]
+    bare = render_prompts(ChatTokenizer("x"), items[:2], "none")
+    assert bare == ["What is anaemia?", items[1].instruction + "\n\n" + items[1].input]
 
 
 @pytest.mark.slow

@@ -134,6 +134,41 @@ def test_pubmedqa_bad_decision_names_record(tmp_path: Path) -> None:
         mcq_data.read_user_benchmark("pubmedqa", bad)
 
 
+def _pqal(pmids: list[str]) -> dict:
+    labels = ("yes", "no", "maybe")
+    return {p: {"QUESTION": f"Q {p}?", "CONTEXTS": ["c"], "final_decision": labels[i % 3]}
+            for i, p in enumerate(pmids)}  # fmt: skip
+
+
+def test_pubmedqa_test_split_is_the_official_500_in_their_order(tmp_path: Path) -> None:
+    official = mcq_data.pubmedqa_test_pmids()
+    assert len(official) == len(set(official)) == mcq_data.PUBMEDQA_TEST_SIZE
+    assert official[:2] == ("12377809", "26163474")  # test_ground_truth.json's first keys
+    extra = ["1", "2", "3"]
+    source = tmp_path / "ori_pqal.json"
+    source.write_text(json.dumps(_pqal([*extra, *reversed(official)])))
+    test = mcq_data.read_pubmedqa(source)
+    assert [r.id for r in test] == [f"pubmedqa-{p}" for p in official]
+    assert len(mcq_data.read_pubmedqa(source, "all")) == 503
+
+
+def test_pubmedqa_test_split_names_the_missing_pmids(tmp_path: Path) -> None:
+    # the fixture's 3 questions are test questions; the other 497 are missing
+    with pytest.raises(DataError, match=r"pubmedqa_pqal.json: 497 of the 500 PubMedQA test PMIDs "
+                                        r"are missing \(first: 12377809\).*pubmedqa_split: all"):  # fmt: skip
+        mcq_data.read_pubmedqa(FIXTURES / "pubmedqa_pqal.json", "test")
+
+
+def test_prepare_benchmarks_applies_the_pubmedqa_split(tmp_path: Path) -> None:
+    source = tmp_path / "pq.json"
+    source.write_text(json.dumps(_pqal([*mcq_data.pubmedqa_test_pmids(), "1"])))
+    cfg = McqDataConfig(mmlu_source=str(MMLU_MINI), mmlu_sha256=_mini_sha(),
+                        mmlu_subjects=["anatomy"], pubmedqa_path=str(source))  # fmt: skip
+    assert mcq_data.prepare_benchmarks(cfg, tmp_path / "a")["written"]["pubmedqa"] == 500
+    everything = cfg.model_copy(update={"pubmedqa_split": "all"})
+    assert mcq_data.prepare_benchmarks(everything, tmp_path / "b")["written"]["pubmedqa"] == 501
+
+
 def test_prepare_benchmarks_skips_absent_user_files_with_a_note(tmp_path: Path) -> None:
     cfg = McqDataConfig(
         mmlu_source=str(MMLU_MINI),
@@ -237,6 +272,7 @@ def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mmlu_subjects=["anatomy"],
         medqa_path=str(FIXTURES / "medqa_us4.jsonl"),
         pubmedqa_path=str(FIXTURES / "pubmedqa_pqal.json"),
+        pubmedqa_split="all",  # 3 questions of the test split: not the whole split
     )
     mcq_data.prepare_benchmarks(cfg, out)
     return out

@@ -66,15 +66,38 @@ def test_export_is_blinded_and_import_scores_each_model(tmp_path, monkeypatch, c
     key = json.loads(key_path.read_text())
     _fill(blinded, tmp_path / "filled.csv", key)
 
+    # the judge's run (an earlier evaluate stage) and its verdicts: student beats every reference
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run(tags={"medinstruct.stage": "evaluate"}) as judged:
+        pass
+    write_jsonl(tmp_path / "verdicts.jsonl", [
+        {"item_id": f"q{i}", "candidate": model, "order": order, "judge": "qwen",
+         "eval_set": "medinstruct", "winner": "candidate" if model == "student" else "reference"}
+        for i in range(1, 4) for model in ("student", "base")
+        for order in ("candidate_first", "reference_first")
+    ])  # fmt: skip
+
     assert _load("review_import").main([
         *common, "--filled", str(tmp_path / "filled.csv"), "--key", str(key_path),
-        "--metrics", str(tmp_path / "results.json"),
+        "--verdicts", str(tmp_path / "verdicts.jsonl"), "--metrics", str(tmp_path / "results.json"),
     ]) == 0  # fmt: skip
     metrics = json.loads((tmp_path / "results.json").read_text())
     assert metrics["review/items"] == 3.0
     assert metrics["review/student/correct_rate"] == metrics["review/student/helpful_rate"] == 1.0
     assert metrics["review/base/correct_rate"] == 0.0
-    assert "3 items rated" in capsys.readouterr().out
+    assert (
+        metrics["review/agreement/qwen/share"] == 1.0 and metrics["review/agreement/qwen/n"] == 3.0
+    )
+    out = capsys.readouterr().out
+    # everyone prefers the student: agreement is total but kappa (chance-corrected) undefined
+    assert (
+        "3 items rated" in out
+        and "Judge 'qwen': agreement with the raters cannot be measured" in out
+    )
+    logged = mlflow.get_run(judged.info.run_id).data.metrics
+    assert logged["review/agreement/qwen/share"] == 1.0
 
 
 def test_import_names_the_bad_row_and_column(tmp_path, capsys):

@@ -8,7 +8,7 @@ It implements only what the runner uses:
     GET  /v1/files/{id}/content     download an input, output or error file
     POST /v1/batches                create (validates the input file like OpenAI does)
     GET  /v1/batches/{id}           retrieve (each call advances the batch, see below)
-    GET  /v1/batches                list (newest first, one page)
+    GET  /v1/batches                list (newest first; `limit` and the `after` cursor page it)
 
 A batch stays "in_progress" for `polls_before_done` retrieves, then finishes on
 the next one: every line is answered with an echo completion unless a fault says
@@ -17,6 +17,8 @@ otherwise. Faults, in a test::
     fake.fail_line("item-3", status=500)      # that line lands in the error file, once
     fake.expire_next(answered=2)              # next batch expires after answering 2 lines
     fake.hold()                               # batches never finish until release()
+    fake.add_foreign_batches(150)             # other jobs' batches on the account (newer)
+    fake.responder = lambda body, custom_id: "..."   # what every answered line says
 
 Counters (`fake.calls`) and the ledger of answered lines (`fake.answered`) let a
 test assert that nothing was submitted or paid for twice.
@@ -30,7 +32,9 @@ import itertools
 import json
 import threading
 import time
+import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,6 +58,8 @@ class FakeBatchAPI:
     usage: tuple[int, int] = (10, 5)
     polls_before_done: int = 1
     model: str = "fake-model"
+    # (request body, custom_id) -> reply text; None: echo the prompt (default_responder)
+    responder: Callable[[dict[str, Any], str], str] | None = None
     calls: Counter[str] = field(default_factory=Counter)  # route name -> HTTP calls
     answered: Counter[str] = field(default_factory=Counter)  # custom_id -> times answered (paid)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -121,9 +127,21 @@ class FakeBatchAPI:
         return sum(self.calls.values())
 
     def submitted_ids(self) -> list[list[str]]:
-        """The custom_ids of each created batch, in creation order."""
+        """The custom_ids of each created batch (foreign ones excluded), in creation order."""
         with self._lock:
-            return [b["_custom_ids"] for b in self.batches.values()]
+            return [b["_custom_ids"] for b in self.batches.values() if not b.get("_foreign")]
+
+    def add_foreign_batches(self, n: int) -> None:
+        """`n` finished batches of other jobs on the same account, newer than any so far:
+        they push this project's batches off the first page of `batches.list`."""
+        with self._lock:
+            upload = self.add_file(b"", "batch", "other.jsonl")
+            for _ in range(n):
+                batch = self.create_batch({"input_file_id": upload["id"], "endpoint": CHAT_URL,
+                                           "completion_window": "24h",
+                                           "metadata": {"job": "someone else"}})  # fmt: skip
+                stored = self.batches[batch["id"]]
+                stored["status"], stored["_foreign"] = "completed", True
 
     # -- files -----------------------------------------------------------------------
     def _new_id(self, prefix: str) -> str:
@@ -226,7 +244,11 @@ class FakeBatchAPI:
                 "error": None,
             }, False
         self.answered[custom_id] += 1
-        response = {"status_code": 200, "request_id": "req-fake", "body": self._completion(body)}
+        if self.responder is None:
+            completion = self._completion(body)
+        else:
+            completion = self._chat_completion(body, self.responder(body, custom_id))
+        response = {"status_code": 200, "request_id": "req-fake", "body": completion}
         return {
             "id": "batch_req",
             "custom_id": custom_id,
@@ -242,12 +264,16 @@ class FakeBatchAPI:
         return 200
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The answer to one line (subclasses answer differently: sim_openai.SimOpenAI)."""
+        return self._chat_completion(body, default_responder(body))
+
+    def _chat_completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         prompt_tokens, completion_tokens = self.usage
         return {
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", self.model),
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": default_responder(body)}}],
+                         "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }  # fmt: skip
@@ -256,12 +282,16 @@ class FakeBatchAPI:
         data = "".join(json.dumps(row) + "\n" for row in rows).encode()
         return str(self.add_file(data, "batch_output", "output.jsonl")["id"])
 
-    def list_batches(self) -> dict[str, Any]:
+    def list_batches(self, *, after: str | None = None, limit: int = 20) -> dict[str, Any]:
+        """One page, newest first, starting after the batch `after` (OpenAI's cursor)."""
         with self._lock:
-            data = [_public(b) for b in reversed(list(self.batches.values()))]
-        return {"object": "list", "data": data, "has_more": False,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None}  # fmt: skip
+            ids = list(reversed(self.batches))
+            start = ids.index(after) + 1 if after in ids else 0
+            page = [_public(self.batches[i]) for i in ids[start : start + limit]]
+            has_more = start + limit < len(ids)
+        return {"object": "list", "data": page, "has_more": has_more,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None}  # fmt: skip
 
 
 def _expired_line(custom_id: str) -> dict[str, Any]:
@@ -306,7 +336,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self._parts()
         if parts == ["batches"]:
             self._count("batches.list")
-            self._send_json(200, self.fake.list_batches())
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            after = query.get("after", [None])[0]
+            limit = max(1, min(100, int(query.get("limit", ["20"])[0])))
+            self._send_json(200, self.fake.list_batches(after=after, limit=limit))
         elif len(parts) == 2 and parts[0] == "batches":
             self._count("batches.retrieve")
             self._send_found(self.fake.retrieve_batch(parts[1]), parts[1])

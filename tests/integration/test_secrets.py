@@ -42,15 +42,19 @@ def test_api_key_is_used_but_never_written(
     gen = load_pipeline("generate_instructions", tmp_path)
     assert gen.main(["--params", str(tmp_path / "params.yaml"), "--seeds", str(tmp_path / "seeds.jsonl"),
                      "--out", str(tmp_path / "ins.jsonl"), "--metrics", str(tmp_path / "m1.json"),
-                     "--plots-dir", str(tmp_path / "plots")]) == 0  # fmt: skip
+                     "--plots-dir", str(tmp_path / "plots"), "--replies", str(tmp_path / "r1")]) == 0  # fmt: skip
     resp = load_pipeline("generate_responses", tmp_path)
     assert resp.main(["--params", str(tmp_path / "params.yaml"), "--instructions", str(tmp_path / "ins.jsonl"),
-                      "--out", str(tmp_path / "ex.jsonl"), "--metrics", str(tmp_path / "m2.json")]) == 0  # fmt: skip
+                      "--out", str(tmp_path / "ex.jsonl"), "--metrics", str(tmp_path / "m2.json"),
+                      "--replies", str(tmp_path / "r2")]) == 0  # fmt: skip
 
     assert {s.authorization for s in fake_openai.seen()} == {f"Bearer {SECRET}"}  # the key was used
     assert json.loads((tmp_path / "m2.json").read_text())["examples"] == 4
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "mlflow.db" for p in written) and any(".cache" in p.parts for p in written)
+    assert any(
+        p.parent.name == "r2" for p in written
+    )  # the reply stores were written, and checked too
     leaks = [str(p) for p in written if SECRET.encode() in p.read_bytes()]
     assert leaks == []
     out, err = capfd.readouterr()

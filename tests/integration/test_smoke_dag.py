@@ -1,7 +1,8 @@
 """The whole DAG on the smoke profile: real llama.cpp, real DVC, real MLflow, real GX.
 
-One scratch copy of the project is reproduced once (module-scoped fixture), then
-each test checks one promise of the foundation issue against it.
+One scratch copy of the project is reproduced once (the session fixture `smoke` in
+conftest.py), tracking to a real `mlflow server` over HTTP, then each test checks one
+promise against it. tests/integration/test_team.py reuses the same workspace.
 """
 
 from __future__ import annotations
@@ -9,52 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import STAGES, dvc, smoke_run
+
 # One module fixture runs the whole smoke DAG (~10 min on 2 idle cores); give it room.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2700)]
-
-ROOT = Path(__file__).resolve().parents[2]
-STAGES = [
-    "prepare_base_model", "prepare_benchmarks", "generate_instructions", "generate_responses",
-    "curate", "validate", "train", "evaluate",
-]  # fmt: skip
-
-
-def dvc(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=check,
-    )
-
-
-def smoke_run(workdir: Path, *targets: str) -> None:
-    """`make smoke` in `workdir`: a scratch copy with its own cold LLM cache and MLflow store."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("OPENAI_BASE_URL", None)  # the smoke DAG must run on the embedded default
-    cmd = [sys.executable, "-m", "medinstruct_core.profiles", "smoke-run", str(workdir)]
-    cmd += [arg for target in targets for arg in ("--target", target)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    (ROOT / ".pytest_cache").mkdir(exist_ok=True)
-    (ROOT / ".pytest_cache" / f"smoke-dag-{workdir.name}.log").write_text(proc.stdout + proc.stderr)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("smoke")
-    smoke_run(workdir)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
-    return workdir
-
 
 DATA_STAGES = ("prepare_base_model", "generate_instructions", "generate_responses", "curate")
 

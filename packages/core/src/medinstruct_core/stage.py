@@ -192,7 +192,26 @@ def _spend_line(metrics: Mapping[str, Any]) -> str:
     stage, total = metrics.get("llm.spend_usd_stage"), metrics.get("llm.spend_usd_total")
     if not isinstance(stage, int | float) or not isinstance(total, int | float):
         return ""
-    return f"; LLM spend ${stage:.4f} (ledger total ${total:.4f})"
+    answers, total_answers = (
+        metrics.get("llm.spend_answers_stage"),
+        metrics.get("llm.spend_answers_total"),
+    )
+    line = f"; LLM spend ${stage:.4f}"
+    if isinstance(answers, int | float):
+        line += f" for {int(answers):,} answers"
+    batches = metrics.get("llm.spend_batches_stage")
+    if isinstance(batches, int | float) and batches:
+        line += (f" (batch ${float(metrics.get('llm.spend_usd_batch_stage') or 0):.4f} for "
+                 f"{int(metrics.get('llm.spend_answers_batch_stage') or 0):,} answers in "
+                 f"{int(batches):,} batches)")  # fmt: skip
+    line += f" (ledger total ${total:.4f}"
+    line += (
+        f" for {int(total_answers):,} answers)" if isinstance(total_answers, int | float) else ")"
+    )
+    stored = metrics.get("llm.replies_from_store")
+    if isinstance(stored, int | float) and stored:
+        line += f"; {int(stored)} replies came with the data ($0)"
+    return line
 
 
 def _load(spec: StageSpec, args: argparse.Namespace) -> tuple[ProjectParams, dict[str, BaseModel]]:

@@ -30,6 +30,19 @@ class GenerateInstructionsConfig(Config):
         ge=1,
         description="requests sent together between dedup steps (the last round may be cut by max_requests)",
     )
+    # A teacher in Batch API mode (`llm.teacher.batch: true`) waits for every batch (up
+    # to 24 h). Without generated tasks in the prompts no request depends on another's
+    # reply, so it plans its requests up front: a pilot, then one batch for the rest.
+    batch_plan: bool = Field(
+        True,
+        description="batch-mode teacher with machine_tasks_per_prompt 0: plan requests up front",
+    )
+    batch_pilot_requests: int = Field(
+        20, ge=1, description="planned mode: requests answered first to measure the keep yield"
+    )
+    batch_margin: float = Field(
+        0.15, ge=0.0, description="planned mode: extra requests over the estimate (0.15 = +15%)"
+    )
 
 
 class GenerateResponsesConfig(Config):

@@ -4,6 +4,8 @@ Each model is prompted the way it expects (fair prompting): the student through
 the Alpaca template it was trained on (medinstruct_train.prompting), an instruct
 base model through its tokenizer's own chat template. Which one was used, and the
 exact prompt, are kept with every answer (`ModelAnswers`, answers.jsonl).
+Models behind an endpoint (or a GGUF served by llama.cpp) answer through the
+one LLM client instead: see `remote.py`.
 
 Greedy decoding, float32 and left padding make the answers a pure function of
 the model directory and the items, so a re-run (or a DVC cache check) sees the
@@ -27,7 +29,7 @@ from medinstruct_core.records import EvalItem, Record
 from medinstruct_eval.config import Device, EvaluateConfig, PromptFormat
 from medinstruct_eval.judge import question_text
 from medinstruct_train.artifacts import ModelDirError
-from medinstruct_train.loading import ADAPTER_SUBDIR, adapter_dir, has_weights
+from medinstruct_train.loading import ADAPTER_SUBDIR, TRAIN_META, adapter_dir, has_weights
 from medinstruct_train.loading import load_model as train_load_model
 from medinstruct_train.prompting import format_prompt
 
@@ -36,9 +38,10 @@ log = logging.getLogger(__name__)
 # A model that has not learned to stop (the base model) goes on to write the
 # next Alpaca turn; everything from the next section header on is not the answer.
 STOP_MARKERS = ("### Instruction:", "### Input:", "### Response:")
-UsedFormat = Literal["alpaca", "chat_template"]
+UsedFormat = Literal["alpaca", "chat_template", "none"]
 ALPACA: Final = "alpaca"
 CHAT_TEMPLATE: Final = "chat_template"
+BARE: Final = "none"
 
 
 class CandidateAnswer(Record):
@@ -71,10 +74,20 @@ def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def resolve_prompt_format(tokenizer: Any, requested: PromptFormat, where: str = "") -> UsedFormat:
-    """auto = the tokenizer's chat template when it has one, else the Alpaca training template."""
-    if requested == ALPACA:
+def is_tuned(model_dir: str | Path) -> bool:
+    """A model this project fine-tuned: its directory carries train's sidecar."""
+    return (Path(model_dir) / TRAIN_META).is_file()
+
+
+def resolve_prompt_format(
+    tokenizer: Any, requested: PromptFormat, where: str = "", *, tuned: bool = False
+) -> UsedFormat:
+    """auto = Alpaca for a model tuned on it (`tuned`), else the tokenizer's chat template
+    when it has one, else Alpaca; `none` = the bare question, no template at all."""
+    if requested == ALPACA or (requested == "auto" and tuned):
         return ALPACA
+    if requested == BARE:
+        return BARE
     if has_chat_template(tokenizer):
         return CHAT_TEMPLATE
     if requested == "chat":
@@ -90,10 +103,13 @@ def render_prompts(
     """The prompts as the model will see them (before tokenization).
 
     The chat template gets one user turn holding the question exactly as the
-    judge sees it (instruction, blank line, input), plus the generation prompt.
+    judge sees it (instruction, blank line, input), plus the generation prompt;
+    `none` is that question alone.
     """
     if prompt_format == ALPACA:
         return [format_prompt(item.instruction, item.input) for item in items]
+    if prompt_format == BARE:
+        return [question_text(item) for item in items]
     return [
         tokenizer.apply_chat_template(
             [{"role": "user", "content": question_text(item)}],
@@ -222,10 +238,34 @@ def answer_model(
     prompt_format: PromptFormat = "alpaca",
 ) -> ModelAnswers:
     """Greedy answers plus the template used and the exact prompts (nothing loads for no items)."""
-    if not items:
-        return ModelAnswers([], ALPACA if prompt_format == ALPACA else CHAT_TEMPLATE, [])
+    answers = answer_sets(model_dir, {"": items}, max_new_tokens, batch_size,
+                          device=device, threads=threads, prompt_format=prompt_format)  # fmt: skip
+    return answers[""]
+
+
+def answer_sets(
+    model_dir: str | Path,
+    sets: Mapping[str, Sequence[EvalItem]],
+    max_new_tokens: int,
+    batch_size: int,
+    *,
+    device: Device = "auto",
+    threads: int = 0,
+    prompt_format: PromptFormat = "alpaca",
+) -> dict[str, ModelAnswers]:
+    """One model's answers to every eval set, loading it once (nothing loads for no items)."""
+    if not any(sets.values()):
+        unused: dict[str, UsedFormat] = {"chat": CHAT_TEMPLATE, "none": BARE}
+        return {name: ModelAnswers([], unused.get(prompt_format, ALPACA), []) for name in sets}
     with torch_threads(threads):
-        return _generate_all(model_dir, items, max_new_tokens, batch_size, device, prompt_format)
+        model, tokenizer = load_model(model_dir, pick_device(device))
+        config = _greedy_config(model, tokenizer, max_new_tokens)
+        used = resolve_prompt_format(tokenizer, prompt_format, str(model_dir),
+                                     tuned=is_tuned(model_dir))  # fmt: skip
+        return {
+            name: _generate_all(model, tokenizer, config, items, batch_size, used)
+            for name, items in sets.items()
+        }
 
 
 def _greedy_config(model: Any, tokenizer: Any, max_new_tokens: int) -> Any:
@@ -244,18 +284,15 @@ def _longest_first(tokenizer: Any, prompts: Sequence[str], special: bool = True)
 
 
 def _generate_all(
-    model_dir: str | Path,
+    model: Any,
+    tokenizer: Any,
+    config: Any,
     items: Sequence[EvalItem],
-    max_new_tokens: int,
     batch_size: int,
-    device: Device,
-    requested: PromptFormat = "alpaca",
+    used: UsedFormat,
 ) -> ModelAnswers:
-    model, tokenizer = load_model(model_dir, pick_device(device))
-    config = _greedy_config(model, tokenizer, max_new_tokens)
-    used = resolve_prompt_format(tokenizer, requested, str(model_dir))
     prompts = render_prompts(tokenizer, items, used)
-    special = used == ALPACA
+    special = used != CHAT_TEMPLATE  # a chat template writes its own special tokens
     order = _longest_first(tokenizer, prompts, special)
     answers = [""] * len(prompts)
     started = time.monotonic()
@@ -272,15 +309,15 @@ def _generate_all(
 def answer_candidates(
     model_dirs: Mapping[str, Path], items: Sequence[EvalItem], cfg: EvaluateConfig
 ) -> tuple[dict[str, ModelAnswers], dict[str, float]]:
-    """Every candidate's answers, each through its own template (`cfg.prompt_formats`;
-    alpaca when not listed), one model in memory at a time, and seconds per candidate."""
+    """Every local candidate's answers to one item list, each through its own template
+    (`cfg.candidates[].template`), one model in memory at a time, and seconds per candidate."""
     answers: dict[str, ModelAnswers] = {}
     seconds: dict[str, float] = {}
     for name, model_dir in model_dirs.items():
         started = time.monotonic()
         answers[name] = answer_model(
             model_dir, items, cfg.max_new_tokens, cfg.batch_size, device=cfg.device,
-            threads=cfg.torch_threads, prompt_format=cfg.prompt_formats.get(name, ALPACA),
+            threads=cfg.torch_threads, prompt_format=cfg.template(name),
         )  # fmt: skip
         seconds[f"answer_{name}_s"] = round(time.monotonic() - started, 2)
     return answers, seconds

@@ -11,7 +11,9 @@ offline plumbing:
 - `run_mcq` points those YAMLs at a data directory through a per-run include
   directory of two-line YAMLs (lm-eval's public `TaskManager(include_path=...)`),
   so no private lm-eval API is used, and runs `lm_eval.simple_evaluate` with the
-  "hf" model on a local directory;
+  "hf" model on a local directory, or with an LM object for the other candidate
+  kinds (`run.candidate_mcq`: a GGUF through llama.cpp, an endpoint that returns
+  log-probabilities; see mcq_remote.py);
 - a benchmark whose data file is absent (MedQA/MedMCQA/PubMedQA are supplied by
   the user) is skipped with a note instead of failing the stage.
 
@@ -71,6 +73,7 @@ class McqConfig(Config):
     num_fewshot: int = Field(0, ge=0)
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    n_ctx: int = Field(2048, ge=256, description="llama.cpp context when scoring a GGUF")
     data: McqDataConfig = Field(default_factory=McqDataConfig)
 
     @field_validator("benchmarks")
@@ -183,15 +186,17 @@ def lm_eval_version() -> str:
 
 
 def _evaluate(
-    model_dir: str | Path, tasks: list[str], include: Path, limit: int | None, cfg: McqConfig
+    model: str | Path | Any, tasks: list[str], include: Path, limit: int | None, cfg: McqConfig
 ) -> dict[str, Any]:
+    """`model`: a model directory (lm-eval's "hf") or an lm-eval LM object."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(include), include_defaults=False)
+    local = isinstance(model, str | Path)
     results = lm_eval.simple_evaluate(
-        model="hf",
-        model_args=model_args(model_dir, cfg.dtype),
+        model="hf" if local else model,
+        model_args=model_args(model, cfg.dtype) if local else None,
         tasks=tasks,
         num_fewshot=cfg.num_fewshot,
         batch_size=cfg.batch_size,
@@ -206,14 +211,15 @@ def _evaluate(
 
 
 def run_mcq(
-    model_dir: str | Path,
+    model_dir: str | Path | Any,
     tasks: Sequence[str] | None = None,
     limit: int | None = None,
     *,
     data_dir: str | Path = "data/benchmarks",
     config: McqConfig | None = None,
 ) -> dict[str, Any]:
-    """Score `model_dir` on the benchmarks in `tasks` (default: config.benchmarks).
+    """Score `model_dir` (or an lm-eval LM object) on the benchmarks in `tasks`
+    (default: config.benchmarks).
 
     `limit` caps questions per benchmark (lm-eval takes the first `limit`
     documents of each file); it overrides config.limit when given.

@@ -22,6 +22,10 @@ Sources:
     set `medmcqa_cop_base: 0`).
   * PubMedQA JSON (ori_pqal.json / test_set.json): one object keyed by PMID,
     each value {"QUESTION", "CONTEXTS": [...], "final_decision": yes|no|maybe}.
+    By default (`pubmedqa_split: test`) only the 500 questions of the official
+    test split are kept, as the literature reports PubMedQA: their PMIDs (the keys
+    of the public test_ground_truth.json) ship as package data. `all` keeps every
+    labelled question of the file (1,000 in ori_pqal.json).
   A benchmark whose path is unset or missing is skipped with a note, not an error.
 """
 
@@ -32,6 +36,8 @@ import importlib.util
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +60,7 @@ MMLU_MEDICAL = (
 )
 LETTERS = ("A", "B", "C", "D")
 PUBMEDQA_LABELS = ("yes", "no", "maybe")
+PUBMEDQA_TEST_SIZE = 500
 USER_BENCHMARKS = ("medqa", "medmcqa", "pubmedqa")
 
 
@@ -77,6 +84,7 @@ class McqDataConfig(Config):
     medmcqa_path: str = ""
     medmcqa_cop_base: Literal[0, 1] = 1
     pubmedqa_path: str = ""
+    pubmedqa_split: Literal["test", "all"] = "test"  # test = the 500 PMIDs of the official split
 
     @field_validator("mmlu_subjects")
     @classmethod
@@ -245,20 +253,44 @@ def pubmedqa_record(path: Path, pmid: str, obj: Any) -> McqRecord:
     )
 
 
-def read_pubmedqa(path: Path) -> list[McqRecord]:
+@cache
+def pubmedqa_test_pmids() -> tuple[str, ...]:
+    """The official test split's PMIDs (package data), in the order the split lists them."""
+    text = resources.files("medinstruct_eval.data").joinpath("pubmedqa_test_pmids.txt")
+    lines = text.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def official_test_split(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The test split's questions, in its order; every one must be in the file."""
+    pmids = pubmedqa_test_pmids()
+    missing = [p for p in pmids if p not in data]
+    if missing:
+        raise DataError(
+            f"{path}: {len(missing)} of the {len(pmids)} PubMedQA test PMIDs are missing "
+            f"(first: {missing[0]}); give ori_pqal.json or test_set.json, or set "
+            "mcq.data.pubmedqa_split: all to score the file as it is"
+        )
+    return {pmid: data[pmid] for pmid in pmids}
+
+
+def read_pubmedqa(path: Path, split: str = "test") -> list[McqRecord]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected one object keyed by PMID (ori_pqal.json format)")
+    data = official_test_split(path, data) if split == "test" else data
     return [pubmedqa_record(path, str(pmid), obj) for pmid, obj in data.items()]
 
 
-def read_user_benchmark(name: str, path: Path, cop_base: int = 1) -> list[McqRecord]:
+def read_user_benchmark(
+    name: str, path: Path, cop_base: int = 1, pubmedqa_split: str = "all"
+) -> list[McqRecord]:
     """Parse a user-supplied MedQA / MedMCQA / PubMedQA file into normalised records."""
     if name == "pubmedqa":
-        return read_pubmedqa(path)
+        return read_pubmedqa(path, pubmedqa_split)
     if name == "medqa":
         return [medqa_record(path, n, obj) for n, obj in iter_jsonl_dicts(path)]
     if name == "medmcqa":
@@ -286,7 +318,7 @@ def prepare_benchmarks(cfg: McqDataConfig, out_dir: str | Path) -> dict[str, Any
         if not Path(raw).is_file():
             skipped[name] = f"{raw}: file not found"
             continue
-        records = read_user_benchmark(name, Path(raw), cfg.medmcqa_cop_base)
+        records = read_user_benchmark(name, Path(raw), cfg.medmcqa_cop_base, cfg.pubmedqa_split)
         summary["written"][name] = write_jsonl(benchmark_file(out_dir, name), records)
     summary["skipped"] = skipped
     return summary

@@ -407,17 +407,20 @@ def candidate_summary(
     seed: int,
     max_invalid_rate: float = 0.1,
     lc_penalty: float = 0.01,
+    min_items_lc: int = 1,
 ) -> Metrics:
     """One candidate on one eval set, pooled over judges and orders, plus per-judge numbers.
 
     The invalid rate sits next to the win rate and `invalid_flag` is 1 above
     `max_invalid_rate`: a rate computed on what the judge could read is only
-    trustworthy if that is nearly everything.
+    trustworthy if that is nearly everything. The LC win rate is None below
+    `min_items_lc` items: the GLM has too little to fit (see leaderboard.py).
     """
     metrics = summarize(verdicts, samples=samples, seed=seed)
     invalid = metrics["invalid_rate"]
     metrics["invalid_flag"] = int(invalid is not None and invalid > max_invalid_rate)
-    metrics["lc_win_rate"] = _round(lc_win_rate(verdicts, penalty=lc_penalty))
+    enough = int(metrics["items"] or 0) >= min_items_lc
+    metrics["lc_win_rate"] = _round(lc_win_rate(verdicts, penalty=lc_penalty)) if enough else None
     metrics["order_kappa"] = _round(order_kappa(verdicts))
     by_judge = _group(verdicts, _judge)
     if len(by_judge) > 1:
@@ -450,6 +453,7 @@ def panel_summary(
     baseline: str = "base",
     max_invalid_rate: float = 0.1,
     lc_penalty: float = 0.01,
+    min_items_lc: int = 1,
 ) -> Metrics:
     """Flat metrics of every eval set (reference model): `<set>_<candidate>_win_rate`, ...
 
@@ -465,8 +469,8 @@ def panel_summary(
         by_candidate = _group(own, lambda v: v.candidate)
         for candidate, theirs in by_candidate.items():
             summary = candidate_summary(
-                theirs, samples=samples, seed=seed,
-                max_invalid_rate=max_invalid_rate, lc_penalty=lc_penalty,
+                theirs, samples=samples, seed=seed, max_invalid_rate=max_invalid_rate,
+                lc_penalty=lc_penalty, min_items_lc=min_items_lc,
             )  # fmt: skip
             flat.update({f"{prefix}{candidate}_{k}": v for k, v in summary.items()})
         flat.update({prefix + k: v for k, v in judge_agreement(own).items()})
@@ -495,6 +499,7 @@ def nested_summary(
     seed: int,
     max_invalid_rate: float = 0.1,
     lc_penalty: float = 0.01,
+    min_items_lc: int = 1,
 ) -> dict[str, dict[str, dict[str, object]]]:
     """{eval set: {candidate: metrics}} in the shape eval_report.write_report reads.
 
@@ -508,7 +513,8 @@ def nested_summary(
         per_candidate = nested.setdefault(eval_set or "reference", {})
         for candidate, theirs in _group(own, lambda v: v.candidate).items():
             m = candidate_summary(theirs, samples=samples, seed=seed,
-                                  max_invalid_rate=max_invalid_rate, lc_penalty=lc_penalty)  # fmt: skip
+                                  max_invalid_rate=max_invalid_rate, lc_penalty=lc_penalty,
+                                  min_items_lc=min_items_lc)  # fmt: skip
             low, high = m["win_rate_ci_low"], m["win_rate_ci_high"]
             per_candidate[candidate] = {
                 "win_rate": m["win_rate"],

@@ -27,6 +27,15 @@ caught on import instead of being credited to the model.
 its row and column) and returns per-model rates with 95% Wilson intervals: the
 Wilson interval stays inside [0, 1] and behaves at the small n (tens of items)
 a clinician review has, where the normal approximation does not.
+
+Can the LLM judge stand in for the clinicians? `judge_agreement` compares, item by
+item and for every pair of reviewed models, the raters' preference (the answer with
+more of correct + helpful; equal = tie) with each judge's (the answer with the
+higher judge score against the reference on that item; the reference itself, when
+it was reviewed, scores 1/2 by definition). Agreement share and Cohen's kappa follow,
+each with a 95% interval (see `agreement`), and a plain verdict: the judge can stand
+in when kappa's interval lies above `review.min_kappa` (0.4: "moderate" agreement),
+cannot when it lies below, and the data cannot tell when the interval straddles it.
 """
 
 from __future__ import annotations
@@ -45,7 +54,9 @@ from pydantic import Field, ValidationError
 
 from medinstruct_core.io import DataError, atomic_open, write_json
 from medinstruct_core.params import Config
-from medinstruct_core.records import EvalItem, Record
+from medinstruct_core.records import EvalItem, Record, Verdict
+from medinstruct_eval.metrics import cohen_kappa, metric_name
+from medinstruct_eval.paired import item_means
 
 ASPECTS = ("correct", "helpful")
 BASE_COLUMNS = ("item", "instruction", "input")
@@ -72,6 +83,7 @@ class ReviewConfig(Config):
     seed: int = 0
     num_items: int | None = Field(None, ge=1)  # items to export; None = all
     reference_name: str | None = None  # also show the eval set's reference answer under this name
+    min_kappa: float = Field(0.4, ge=-1.0, le=1.0)  # judge-rater kappa a stand-in must exceed
 
 
 class ReviewAnswer(Record):
@@ -280,13 +292,17 @@ def _check_row(
     return problems, ratings
 
 
+Ratings = dict[str, dict[str, dict[str, bool]]]  # item -> model -> aspect -> rating
+
+
 def _collect(
     path: Path, rows: list[dict[str, str]], key: ReviewKey, labels: list[str]
-) -> tuple[list[str], dict[str, dict[str, list[bool]]]]:
-    """Validate every row; per model and aspect, the list of ratings."""
+) -> tuple[list[str], dict[str, dict[str, list[bool]]], Ratings]:
+    """Validate every row; per model and aspect the list of ratings, and every item's ratings."""
     problems: list[str] = []
     seen: set[str] = set()
     votes: dict[str, dict[str, list[bool]]] = {m: {a: [] for a in ASPECTS} for m in key.models}
+    per_item: Ratings = {}
     for number, row in enumerate(rows, start=1):
         item_id = row.get("item", "").strip()
         where = f"{path}: row {number} (item {item_id!r})"
@@ -301,16 +317,18 @@ def _collect(
         row_problems, ratings = _check_row(where, row, entry, labels)
         problems += row_problems
         for label, by_aspect in ratings.items():
+            per_item.setdefault(item_id, {})[entry.labels[label]] = by_aspect
             for aspect, value in by_aspect.items():
                 votes[entry.labels[label]][aspect].append(value)
     missing = sorted(set(key.items) - seen)
     if missing:
         problems.append(f"{path}: items missing from the CSV: {', '.join(missing)}")
-    return problems, votes
+    return problems, votes, per_item
 
 
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion; None when n == 0."""
+def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval for a binomial proportion; None when n == 0 (`successes` may be
+    fractional: an observed share times an effective n)."""
     if n == 0:
         return None
     p = successes / n
@@ -335,7 +353,8 @@ def import_review(filled_csv: str | Path, key_path: str | Path) -> dict[str, Any
     """Validate a filled review CSV against its key; per-model correctness and helpfulness rates.
 
     Returns {"items": n, "models": {model: {"correct": {n, yes, rate, ci},
-    "helpful": {...}}}, "ci_method": "wilson", "ci_level": 0.95}. Raises
+    "helpful": {...}}}, "ratings": {item: {model: {aspect: bool}}},
+    "ci_method": "wilson", "ci_level": 0.95}. Raises
     ReviewError listing every problem (missing columns; per row and column: bad
     rating, edited answer, unknown or duplicate item; items missing).
     """
@@ -346,14 +365,15 @@ def import_review(filled_csv: str | Path, key_path: str | Path) -> dict[str, Any
     missing_columns = [c for c in columns_for(labels) if c not in header and c != "comment"]
     if missing_columns:
         raise ReviewError([f"{path}: missing column(s): {', '.join(missing_columns)}"])
-    problems, votes = _collect(path, rows, key, labels)
+    problems, votes, ratings = _collect(path, rows, key, labels)
     if problems:
         raise ReviewError(problems)
     models = {
         model: {aspect: rate_summary(values) for aspect, values in by_aspect.items()}
         for model, by_aspect in votes.items()
     }
-    return {"items": len(rows), "models": models, "ci_method": "wilson", "ci_level": 0.95}
+    return {"items": len(rows), "models": models, "ratings": ratings,
+            "ci_method": "wilson", "ci_level": 0.95}  # fmt: skip
 
 
 def flat_metrics(results: Mapping[str, Any]) -> dict[str, float]:
@@ -366,3 +386,141 @@ def flat_metrics(results: Mapping[str, Any]) -> dict[str, float]:
                 out[f"review/{model}/{aspect}_ci_low"] = summary["ci"][0]
                 out[f"review/{model}/{aspect}_ci_high"] = summary["ci"][1]
     return out
+
+
+# --- the judge against the clinicians -------------------------------------------------
+Unit = tuple[str, str, str]  # (item, model a, model b) with a < b
+PREFER_A, PREFER_B, TIE = "a", "b", "tie"
+
+
+def _preference(score_a: float, score_b: float) -> str:
+    return PREFER_A if score_a > score_b else PREFER_B if score_b > score_a else TIE
+
+
+def model_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
+    ordered = sorted(models)
+    return [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :]]
+
+
+def rater_preferences(ratings: Ratings) -> dict[Unit, str]:
+    """Per item and pair of models: which answer the raters scored higher (correct + helpful)."""
+    prefs: dict[Unit, str] = {}
+    for item, per_model in ratings.items():
+        score = {m: sum(aspects.values()) for m, aspects in per_model.items()}
+        for a, b in model_pairs(list(score)):
+            prefs[(item, a, b)] = _preference(score[a], score[b])
+    return prefs
+
+
+def judge_preferences(
+    verdicts: Iterable[Verdict], models: Sequence[str], reference_name: str | None = None
+) -> dict[Unit, str]:
+    """One judge's preferences from its verdicts against the reference (both orders pooled)."""
+    by_model: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        by_model.setdefault(verdict.candidate, []).append(verdict)
+    scores = {m: item_means(v) for m, v in by_model.items()}
+    if reference_name:  # the reference against itself: a tie by definition
+        scores[reference_name] = {i: 0.5 for own in scores.values() for i in own}
+    prefs: dict[Unit, str] = {}
+    for a, b in model_pairs([m for m in models if m in scores]):
+        for item in scores[a].keys() & scores[b].keys():
+            prefs[(item, a, b)] = _preference(scores[a][item], scores[b][item])
+    return prefs
+
+
+def chance_agreement(a: Sequence[str], b: Sequence[str]) -> float:
+    """Agreement expected by chance from each side's own label frequencies (kappa's p_e)."""
+    n = len(a)
+    return sum((a.count(x) / n) * (b.count(x) / n) for x in set(a) | set(b)) if n else 0.0
+
+
+def agreement(judge: Mapping[Unit, str], raters: Mapping[Unit, str]) -> dict[str, Any]:
+    """Agreement share and Cohen's kappa on the shared units, each with a 95% interval.
+
+    Both intervals come from the Wilson interval of the observed agreement, counted
+    over *items* (an item's pairs of models are not independent), and kappa's is that
+    interval put through kappa's chance correction with p_e fixed. A bootstrap would
+    not do at review sizes: 4 items in full agreement resample to kappa = 1 every
+    time, an interval of [1, 1] that claims far more than 4 items can show.
+    """
+    units = sorted(judge.keys() & raters.keys())
+    a, b = [judge[u] for u in units], [raters[u] for u in units]
+    items = len({u[0] for u in units})
+    agree = sum(x == y for x, y in zip(a, b, strict=True))
+    share = agree / len(units) if units else None
+    share_ci = wilson_interval(share * items, items) if share is not None else None
+    kappa = cohen_kappa(a, b)
+    expected = chance_agreement(a, b)
+    kappa_ci = None
+    if kappa is not None and share_ci is not None:
+        kappa_ci = [round(max(-1.0, (p - expected) / (1 - expected)), 6) for p in share_ci]
+    return {"n": len(units), "items": items, "agree": agree,
+            "share": None if share is None else round(share, 6),
+            "share_ci": None if share_ci is None else [round(x, 6) for x in share_ci],
+            "kappa": None if kappa is None else round(kappa, 6), "kappa_ci": kappa_ci}  # fmt: skip
+
+
+def stand_in(judge: str, result: Mapping[str, Any], min_kappa: float) -> str:
+    """A plain sentence: can this judge stand in for the clinicians?"""
+    kappa, ci, n = result["kappa"], result["kappa_ci"], result["n"]
+    items = result.get("items", n)
+    if kappa is None:
+        return (f"Judge {judge!r}: agreement with the raters cannot be measured on {n} "
+                "comparisons (no comparison, or one side always gave the same preference).")  # fmt: skip
+    numbers = (f"kappa {kappa:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+               + f", agreement {result['share']:.0%} on {n} comparisons over {items} items")  # fmt: skip
+    if ci and ci[0] >= min_kappa:
+        return f"Judge {judge!r} can stand in for the raters ({numbers}; needs kappa above {min_kappa})."
+    if ci and ci[1] < min_kappa:
+        return f"Judge {judge!r} cannot stand in for the raters ({numbers}; needs kappa above {min_kappa})."
+    return (f"Judge {judge!r}: too few rated items to tell whether it can stand in for the raters "
+            f"({numbers}; the interval straddles the required {min_kappa}).")  # fmt: skip
+
+
+def judge_agreement(
+    results: Mapping[str, Any], verdicts: Sequence[Verdict], cfg: ReviewConfig
+) -> dict[str, dict[str, Any]]:
+    """judge -> {n, agree, share, share_ci, kappa, kappa_ci, stands_in, verdict}."""
+    raters = rater_preferences(results["ratings"])
+    models = sorted({m for per_model in results["ratings"].values() for m in per_model})
+    by_judge: dict[str, list[Verdict]] = defaultdict(list)
+    for verdict in verdicts:
+        by_judge[str(getattr(verdict, "judge", "")) or "judge"].append(verdict)
+    out = {}
+    for judge, own in by_judge.items():
+        prefs = judge_preferences(own, models, cfg.reference_name)
+        result = agreement(prefs, raters)
+        ci = result["kappa_ci"]
+        result["stands_in"] = None if not ci else int(ci[0] >= cfg.min_kappa)
+        result["verdict"] = stand_in(judge, result, cfg.min_kappa)
+        out[judge] = result
+    return out
+
+
+def agreement_metrics(summary: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """`review/agreement/<judge>/kappa` style scalars (intervals and n included)."""
+    out: dict[str, float] = {}
+    for judge, result in summary.items():
+        prefix = f"review/agreement/{metric_name(judge)}/"
+        values = {"n": result["n"], "share": result["share"], "kappa": result["kappa"],
+                  "stands_in": result["stands_in"]}  # fmt: skip
+        for name in ("share", "kappa"):
+            ci = result[f"{name}_ci"]
+            values |= {f"{name}_ci_low": ci[0], f"{name}_ci_high": ci[1]} if ci else {}
+        out.update({prefix + k: float(v) for k, v in values.items() if v is not None})
+    return out
+
+
+def log_to_run(run_id: str, metrics: Mapping[str, float]) -> None:
+    """Add metrics to an existing MLflow run (the judge's evaluate run); no-op without one."""
+    if not run_id or not metrics:
+        return
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    batch = [Metric(key, float(value), stamp, 0) for key, value in sorted(metrics.items())]
+    mlflow.MlflowClient().log_batch(run_id, metrics=batch)

@@ -12,9 +12,12 @@ Each logged student becomes a version of `medinstruct-student`, tagged with the
 git commit, the training data md5 and the generation run ids, so a version
 leads back to the data and the runs that produced it.
 
-`promote_champion` moves the `champion` alias only when a version beats the
-current champion on the main metric beyond its confidence interval, and
-records the decision on the version (tag + description):
+`apply_decision` records the evaluate stage's champion-vs-challenger decision:
+evaluation scores the champion on the same items with the same judge, and the
+alias moves only when the paired difference's CI lower bound is above 0; the
+decision and its numbers go on the version as tags. (`promote_champion`, the
+older rule comparing a win rate with the champion's recorded one from another
+run, is kept for callers that have no paired comparison.)
 
     mlflow models serve -m models:/medinstruct-student@champion --env-manager local
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,3 +311,30 @@ def version_for(student_md5: str, name: str = MODEL_NAME) -> str | None:
     versions = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
     matching = [v for v in versions if v.tags.get("student_md5") == student_md5]
     return max(matching, key=lambda v: int(v.version)).version if matching else None
+
+
+def apply_decision(
+    version: str | int,
+    *,
+    promote: bool,
+    reason: str,
+    numbers: Mapping[str, float | int | None],
+    name: str = MODEL_NAME,
+) -> Promotion:
+    """Tag the version with the decision and its numbers (`eval.<key>`); move `champion`
+    to it when `promote`, and mark the version it replaces."""
+    client = mlflow.MlflowClient()
+    version = str(version)
+    for key, value in numbers.items():
+        if value is not None:
+            client.set_model_version_tag(name, version, f"eval.{key}", f"{value:.6g}")
+    client.set_model_version_tag(name, version, "champion.decision", reason)
+    client.set_model_version_tag(name, version, "champion.promoted", str(promote).lower())
+    champion = current_champion(client, name)
+    previous = None if champion is None else str(champion.version)
+    if promote and previous != version:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.update_model_version(name, version, description=f"champion: {reason}")
+        if previous is not None:
+            client.set_model_version_tag(name, previous, "champion.replaced_by", version)
+    return Promotion(promote and previous != version, reason, previous)

@@ -11,18 +11,23 @@ Why it is built this way:
   answered line goes into the client's content-addressed `ResponseCache`, so a
   batch answer and a live answer to the same request are the same cache row;
 - each submission is recorded in `<cache_dir>/batches/<input_file_id>.json`
-  (atomically) right after the upload and again, with the batch id, before
-  polling starts. A crash, Ctrl-C or kill -9 leaves that record behind, and the
-  next run resumes polling it instead of paying again. A record killed between
-  upload and `batches.create` has no batch id; the server's batch list is
-  searched for its input file, so even that window never submits twice;
+  (atomically) right after the upload, with the sha256 of the uploaded JSONL
+  (the intent), and again, with the batch id, before polling starts. A crash,
+  Ctrl-C or kill -9 leaves that record behind, and the next run resumes polling
+  it instead of paying again. The batch itself carries that sha256 in its
+  `metadata` (`medinstruct_sha256`). A record killed between `batches.create` and
+  writing the id has no batch id: the WHOLE batch list of the account is paged
+  through (the SDK's `after` cursor, 100 a page) for a batch on its input file,
+  else one tagged with its sha256, before anything is created, so even that
+  window never submits twice, however many newer batches the account holds;
 - the worst case of every line (full `max_tokens`, batch price) is reserved in
   the ledger before the batch is created, so `budget_usd` holds even if every
   line runs to `max_tokens`; lines past what the budget allows are not sent
   (`budget_exhausted`). Each batch is then committed as ONE ledger row at its
-  actual batch price (half the listed price): per-line reservations would cost
-  O(lines^2) in the sqlite ledger. A kill before that commit is ledgered by the
-  resumed run;
+  actual batch price (half the listed price), its `answers` column holding the
+  number of paid lines: per-line reservations would cost O(lines^2), as the
+  ledger sums its open reservations on every reserve. A kill before that
+  commit is ledgered by the resumed run;
 - request lists over `max_lines` / `max_bytes` are split into several batches,
   all submitted before any is polled;
 - failed lines (HTTP 408/409/429/5xx, unparsable bodies) and expired lines are
@@ -34,6 +39,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import logging
@@ -66,6 +72,8 @@ log = logging.getLogger(__name__)
 # The Batch API bills every token at half the synchronous price.
 BATCH_PRICE_FACTOR = 0.5
 CHAT_URL: Final = "/v1/chat/completions"
+# The Batch API `metadata` key tagging a batch with the sha256 of its input JSONL.
+SHA256_TAG: Final = "medinstruct_sha256"
 COMPLETION_WINDOW: Final = "24h"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 RETRYABLE_LINE_STATUS = RETRYABLE_STATUS | {429}
@@ -73,7 +81,14 @@ RETRYABLE_LINE_STATUS = RETRYABLE_STATUS | {429}
 # lines of a resumed batch that this run did not ask for get this stand-in.
 _UNKNOWN_REQUEST = LLMRequest(messages=(), sampling=Sampling())
 
-__all__ = ["BatchPending", "BatchRecord", "BatchRunner", "LedgerLike", "run_batch"]
+__all__ = [
+    "BatchPending",
+    "BatchRecord",
+    "BatchRunner",
+    "LedgerLike",
+    "run_batch",
+    "uses_batch_api",
+]
 
 
 class BatchPending(RuntimeError):
@@ -89,7 +104,7 @@ class LedgerLike(Protocol):
 
     def commit(self, reservation: Any, *, role: str, stage: str, model: str,
                prompt_tokens: int, completion_tokens: int, usd: float,
-               batch: bool = False) -> None: ...  # fmt: skip
+               batch: bool = False, answers: int = 1) -> None: ...  # fmt: skip
 
     def release(self, reservation: Any) -> None: ...
 
@@ -98,7 +113,8 @@ class BatchRecord(Config):
     """One submitted batch as persisted in `<cache_dir>/batches/`: enough to resume it."""
 
     input_file_id: str
-    batch_id: str | None = None  # None: killed between upload and batches.create
+    batch_id: str | None = None  # None: killed before the batch id was written
+    content_sha256: str = ""  # of the uploaded JSONL; "" in records of older versions
     lines: dict[str, float]  # custom_id (= cache key) -> worst-case USD reserved for it
     model: str
     created: float
@@ -338,6 +354,7 @@ class BatchRunner:
         if fits == 0:
             return None
         data = b"".join(chunk[key] for key in keys[:fits])
+        digest = hashlib.sha256(data).hexdigest()
         try:
             upload = self._client().files.create(
                 file=("batch.jsonl", data, "application/jsonl"), purpose="batch"
@@ -348,7 +365,7 @@ class BatchRunner:
         state.held[upload.id] = reservation
         lines = dict(zip(keys[:fits], worst[:fits], strict=True))
         record = BatchRecord(input_file_id=upload.id, lines=lines, model=self.endpoint.model,
-                             created=time.time())  # fmt: skip
+                             created=time.time(), content_sha256=digest)  # fmt: skip
         path = self.batch_dir / f"{upload.id}.json"
         write_json(path, record.model_dump(mode="json"))  # from here on a kill is resumable
         self.client.stats.api_calls += fits
@@ -356,6 +373,8 @@ class BatchRunner:
 
     def _create(self, path: Path, record: BatchRecord) -> BatchRecord:
         metadata = {"role": self.client.role or "", "stage": self.stage or ""}
+        if record.content_sha256:
+            metadata[SHA256_TAG] = record.content_sha256
         batch = self._client().batches.create(
             input_file_id=record.input_file_id, endpoint=CHAT_URL,
             completion_window=COMPLETION_WINDOW, metadata=metadata,
@@ -368,15 +387,29 @@ class BatchRunner:
         return record
 
     def _ensure_created(self, path: Path, record: BatchRecord) -> BatchRecord:
-        """A record without a batch id: adopt the server's batch for its file, else create one."""
+        """A record without a batch id: adopt the server's batch for it, else create one."""
         if record.batch_id is not None:
             return record
-        for batch in self._client().batches.list(limit=100).data:
+        found = self._find_batch(record)
+        if found is None:
+            return self._create(path, record)
+        log.info("%s: adopting batch %s for %s", self.client.where, found, record.input_file_id)
+        record = record.model_copy(update={"batch_id": found})
+        write_json(path, record.model_dump(mode="json"))
+        return record
+
+    def _find_batch(self, record: BatchRecord) -> str | None:
+        """The id of a batch made from this record: on its input file, else the newest one
+        tagged with its content hash (the same request set). Pages through the WHOLE list:
+        iterating the SDK's page follows the `after` cursor until `has_more` is false."""
+        tagged: str | None = None
+        for batch in self._client().batches.list(limit=100):
             if batch.input_file_id == record.input_file_id:
-                record = record.model_copy(update={"batch_id": batch.id})
-                write_json(path, record.model_dump(mode="json"))
-                return record
-        return self._create(path, record)
+                return str(batch.id)
+            tag = (batch.metadata or {}).get(SHA256_TAG)
+            if tagged is None and record.content_sha256 and tag == record.content_sha256:
+                tagged = str(batch.id)
+        return tagged
 
     def _records(self) -> Iterator[tuple[Path, BatchRecord]]:
         """Pending records, oldest file name first. A malformed one is an error naming it."""
@@ -510,9 +543,20 @@ class BatchRunner:
             prompt_tokens=sum(d.prompt_tokens for d in paid),
             completion_tokens=sum(d.completion_tokens for d in paid),
             usd=sum(self._cost(d.prompt_tokens, d.completion_tokens, d.model) for d in paid),
-            batch=True,
+            batch=True, answers=len(paid),
         )  # fmt: skip
         state.held.pop(name, None)
+        self._refresh_spend()
+
+    def _refresh_spend(self) -> None:
+        """The stage's and the ledger's spend into the client's stats, as after a live reply."""
+        if getattr(self.client, "ledger", None) is self.ledger and hasattr(
+            self.client, "_refresh_spend"
+        ):
+            self.client._refresh_spend()  # the same fields a live reply refreshes, answers included
+        elif isinstance(self.ledger, Ledger):
+            self.client.stats.spend_usd_stage = self.ledger.stage_usd(self.stage or "")
+            self.client.stats.spend_usd_total = self.ledger.total_usd()
 
     # -- results -------------------------------------------------------------------------
     def _assemble(
@@ -628,3 +672,10 @@ def _cached_result(stored: dict[str, Any], request: LLMRequest, model: str) -> L
         completion_tokens=int(stored.get("completion_tokens", 0)),
         cached=True, model=stored.get("model", model),
     )  # fmt: skip
+
+
+def uses_batch_api(client: Any) -> bool:
+    """Whether `client.run` sends through the Batch API (`llm.<role>.batch: true`: roles.py
+    replaces the client's `run` with a `BatchRunner`'s), so a caller can plan its requests
+    for few, large batches instead of many rounds that each wait for a batch."""
+    return isinstance(getattr(client.run, "__self__", None), BatchRunner)

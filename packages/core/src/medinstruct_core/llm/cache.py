@@ -8,6 +8,12 @@ on disk, and a rerun only sends what is missing. The file lives under
 
 The key covers everything that changes the answer (see `cache_key`) and never
 the API key: the same prompt sent with another key is the same response.
+
+That cache is per machine. What travels with the data is the stage's **reply
+store** (`ReplyStore`, a DVC out with `persist: true`, e.g. `data/replies/<stage>/`):
+the replies that made the stage's outputs, as immutable, content-named JSONL
+segments. `dvc push` sends only new segments, `dvc pull` brings them to a
+teammate's clone, and a re-run there answers from them: no request, no cost.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from medinstruct_core.io import DataError, write_text
 from medinstruct_core.llm.types import Endpoint, LLMRequest
 
 # Bump when the key layout changes, so old entries stop matching instead of lying.
@@ -46,11 +54,78 @@ def cache_key(endpoint: Endpoint, request: LLMRequest) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class ResponseCache:
-    """key -> JSON object, one row per response, durable as soon as `put` returns."""
+class ReplyStore:
+    """The replies that made a stage's outputs, versioned with them (a DVC out, `persist: true`).
 
-    def __init__(self, path: Path) -> None:
+    On disk: `<dir>/<sha256[:16]>.jsonl` segments, one `{"key", "value"}` object a line,
+    sorted by key, named by their content. A segment is written once and never changed,
+    so `dvc push` after a larger run sends only the new segment, and two cold runs that
+    received the same replies write the same bytes. `persist: true` keeps DVC from
+    deleting the folder before the stage runs; replies of earlier params stay in it
+    (delete the folder and re-run to keep only what the current outputs used: the
+    machine's own cache answers, so that costs nothing either).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._replies: dict[str, dict[str, Any]] = dict(self._read())
+        self._new: dict[str, dict[str, Any]] = {}
+        self.hits = 0
+
+    def _read(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for segment in sorted(self.root.glob("*.jsonl")) if self.root.is_dir() else ():
+            for number, line in enumerate(segment.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    row = json.loads(line)
+                    yield str(row["key"]), dict(row["value"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise DataError(
+                        f"{segment}: line {number}: not a reply record ({{key, value}}): {exc}"
+                    ) from exc
+
+    def __len__(self) -> int:
+        return len(self._replies)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._replies
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self._replies.get(key)
+        if value is not None:
+            self.hits += 1
+        return value
+
+    def add(self, key: str, value: dict[str, Any]) -> None:
+        """Remember a reply this stage used that the store lacks (written by `flush`)."""
+        if key not in self._replies:
+            self._new[key] = value
+
+    def flush(self) -> Path | None:
+        """Write the new replies as one segment (atomically); None when there were none."""
+        if not self._new:
+            return None
+        lines = [
+            json.dumps({"key": k, "value": self._new[k]}, ensure_ascii=False, sort_keys=True)
+            for k in sorted(self._new)
+        ]
+        body = "\n".join(lines) + "\n"
+        path = self.root / f"{hashlib.sha256(body.encode('utf-8')).hexdigest()[:16]}.jsonl"
+        write_text(path, body)
+        self._replies.update(self._new)
+        self._new = {}
+        return path
+
+
+class ResponseCache:
+    """key -> JSON object, one row per response, durable as soon as `put` returns.
+
+    With a `store` (the stage's `ReplyStore`), a miss here is looked up there, and
+    every reply the stage uses that the store lacks is added to it on `close`.
+    """
+
+    def __init__(self, path: Path, store: ReplyStore | None = None) -> None:
         self.path = Path(path)
+        self.store = store
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared across threads behind a lock: `run()` may execute
         # its event loop on a worker thread when the caller already has one.
@@ -67,7 +142,12 @@ class ResponseCache:
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._conn.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+            if row is not None:
+                value = dict(json.loads(row[0]))
+                if self.store is not None:
+                    self.store.add(key, value)
+                return value
+            return None if self.store is None else self.store.get(key)
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         blob = json.dumps(value, ensure_ascii=False, sort_keys=True)
@@ -77,6 +157,13 @@ class ResponseCache:
                 (key, blob, time.time()),
             )
             self._conn.commit()  # one transaction per response: a kill loses nothing paid for
+            if self.store is not None:
+                self.store.add(key, value)
+
+    @property
+    def store_hits(self) -> int:
+        """Replies answered from the stage's reply store (they came with the data: $0)."""
+        return 0 if self.store is None else self.store.hits
 
     def __len__(self) -> int:
         with self._lock:
@@ -84,6 +171,8 @@ class ResponseCache:
 
     def close(self) -> None:
         with self._lock:
+            if self.store is not None:
+                self.store.flush()
             self._conn.close()
 
     def __enter__(self) -> ResponseCache:

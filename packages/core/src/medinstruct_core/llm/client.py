@@ -37,7 +37,7 @@ from medinstruct_core.llm.cache import ResponseCache, cache_key
 from medinstruct_core.llm.config import ClientConfig, Price
 from medinstruct_core.llm.ledger import BudgetExceeded, Ledger, Reservation
 from medinstruct_core.llm.limits import Cooldown, TokenBucket, backoff_delay
-from medinstruct_core.llm.stats import ClientStats, Progress
+from medinstruct_core.llm.stats import ClientStats, Progress, ProgressSink
 from medinstruct_core.llm.tracing import LLMCall, OnCall
 from medinstruct_core.llm.types import Endpoint, FailureReason, LLMRequest, LLMResult, ResponseMode
 from medinstruct_core.llm.wire import (
@@ -61,6 +61,9 @@ RETRY_AFTER_CAP_S = 600.0
 # further item would only burn its own retry budget. What was answered is cached.
 UNREACHABLE_AFTER = 3
 OPENAI_URL = "https://api.openai.com/v1"
+# The stage and ledger spend in `stats` are re-read after a paid reply at most this
+# often (seconds), and always when a run() ends.
+SPEND_REFRESH_S = 1.0
 
 __all__ = [
     "BudgetExceeded",
@@ -153,7 +156,10 @@ class LLMClient:
         self._connect_streak = 0  # items in a row that failed to connect, across run() calls
         self._state: _LoopState | None = None
         self._progress: Progress | None = None
+        # Gets a ProgressReport at intervals during run() (tracing.MlflowProgress: metrics).
+        self.progress_sink: ProgressSink | None = None
         self._postfix: dict[str, Any] = {}
+        self._spend_read_at = 0.0
         self._refresh_spend()
 
     @property
@@ -246,7 +252,12 @@ class LLMClient:
             del state.inflight[key]
 
     def _from_cache(self, key: str, request: LLMRequest) -> LLMResult | None:
-        stored = self.cache.get(key) if self.cache is not None else None
+        if self.cache is None:
+            return None
+        before = self.cache.store_hits
+        stored = self.cache.get(key)
+        if self.cache.store_hits > before:
+            self.stats.store_hits += 1  # came with the data (the stage's reply store): $0
         if stored is None:
             return None
         return LLMResult(
@@ -426,12 +437,24 @@ class LLMClient:
             prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
             usd=result.cost_usd,
         )  # fmt: skip
-        self._refresh_spend()
+        if time.monotonic() - self._spend_read_at >= SPEND_REFRESH_S:
+            self._refresh_spend()
 
     def _refresh_spend(self) -> None:
+        """Read this stage's and the ledger's spend into `stats` (O(stages), see ledger.py).
+
+        After a paid reply at most every SPEND_REFRESH_S, and when a run() ends: two reads
+        per reply would add a fifth to the ledger's cost per request, for numbers that are
+        only watched (progress reports, metrics).
+        """
+        self._spend_read_at = time.monotonic()
         if self.ledger is not None:
-            self.stats.spend_usd_total = self.ledger.total_usd()
-            self.stats.spend_usd_stage = self.ledger.stage_usd(self.stage)
+            stage, total = self.ledger.spend(self.stage), self.ledger.spend()
+            self.stats.spend_usd_total, self.stats.spend_answers_total = total.usd, total.answers
+            self.stats.spend_usd_stage, self.stats.spend_answers_stage = stage.usd, stage.answers
+            self.stats.spend_usd_batch_stage = stage.batch_usd
+            self.stats.spend_answers_batch_stage = stage.batch_answers
+            self.stats.spend_batches_stage = stage.batch_rows
 
     def _scrub(self, text: str) -> str:
         key = self.endpoint.api_key
@@ -467,7 +490,9 @@ class LLMClient:
             return pool.submit(asyncio.run, coro).result()
 
     async def _run_batch(self, batch: _Batch, desc: str, progress: bool) -> list[LLMResult]:
-        self._progress = Progress(len(batch.requests), desc, enabled=progress)
+        self._progress = Progress(
+            len(batch.requests), desc, enabled=progress, sink=self.progress_sink
+        )
         self._progress.postfix(self.stats, self._postfix)
         workers = [asyncio.create_task(batch.worker()) for _ in range(self.config.max_concurrency)]
         try:
@@ -476,8 +501,9 @@ class LLMClient:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            self._progress.close()
+            self._progress.close(self.stats)
             self._progress = None
+            self._refresh_spend()
             await self.aclose()
         results = batch.ordered()
         self._check_failures(results)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from medinstruct_core.llm.cache import ResponseCache
+from medinstruct_core.llm.cache import ReplyStore, ResponseCache
 from medinstruct_core.llm.client import LLMClient
 from medinstruct_core.llm.config import LLMSection, RoleConfig, Sampling
 from medinstruct_core.llm.ledger import LEDGER_FILE, Ledger
@@ -94,10 +94,11 @@ class _Shared:
 
 @contextlib.contextmanager
 def _shared(
-    llm: LLMSection, root: Path, stage: str, env: Mapping[str, str] | None
+    llm: LLMSection, root: Path, stage: str, env: Mapping[str, str] | None, replies: Path | None
 ) -> Iterator[_Shared]:
     cache_dir = root / llm.client.cache_dir
-    cache = ResponseCache(cache_dir / "responses.sqlite")
+    store = ReplyStore(replies) if replies is not None else None
+    cache = ResponseCache(cache_dir / "responses.sqlite", store)
     ledger = Ledger(cache_dir / LEDGER_FILE, llm.client.budget_usd)
     env = os.environ if env is None else env
     try:
@@ -124,15 +125,18 @@ def open_role(
     root: Path,
     stage: str = "",
     env: Mapping[str, str] | None = None,
+    replies: Path | None = None,
 ) -> Iterator[LLMClient]:
     """Yield a client for `role_name`, starting the embedded server if the role needs it.
 
     Its paid replies go to the project's one ledger (`<cache_dir>/ledger.sqlite`)
     under `stage`, and `llm.client.budget_usd` caps that ledger's total. A role with
-    `batch: true` sends its requests through the OpenAI Batch API.
+    `batch: true` sends its requests through the OpenAI Batch API. `replies` is the
+    stage's reply store (a DVC out): it answers before the endpoint is asked, and
+    receives every reply the stage used when the role is closed.
     """
     role: RoleConfig = getattr(llm, role_name)
-    with _shared(llm, root, stage, env) as shared:
+    with _shared(llm, root, stage, env, replies) as shared:
         client = shared.client(role, role_name)
         yield client
         _flush_traces([client])
@@ -148,10 +152,16 @@ def unique_name(base: str, taken: set[str]) -> str:
 
 @contextlib.contextmanager
 def open_judges(
-    llm: LLMSection, *, root: Path, stage: str = "", env: Mapping[str, str] | None = None
+    llm: LLMSection,
+    *,
+    root: Path,
+    stage: str = "",
+    env: Mapping[str, str] | None = None,
+    replies: Path | None = None,
 ) -> Iterator[tuple[dict[str, LLMClient], dict[str, Sampling]]]:
-    """The judge panel (`llm.judge`: one role or a list): {name: client}, {name: sampling}."""
-    with _shared(llm, root, stage, env) as shared:
+    """The judge panel (`llm.judge`: one role or a list): {name: client}, {name: sampling}.
+    `replies` as in `open_role`."""
+    with _shared(llm, root, stage, env, replies) as shared:
         clients: dict[str, LLMClient] = {}
         sampling: dict[str, Sampling] = {}
         for role in llm.judges():

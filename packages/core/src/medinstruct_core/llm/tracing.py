@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from medinstruct_core.llm.stats import ProgressReport
 from medinstruct_core.llm.types import Endpoint
 
 log = logging.getLogger(__name__)
@@ -132,14 +133,46 @@ class MlflowTracer:
             flush()
 
 
-def attach_tracer(client: Any, *, only_in_run: bool = False) -> MlflowTracer:
-    """Trace `client`'s calls (an LLMClient) at `llm.client.trace_sample` or its default.
+class MlflowProgress:
+    """`progress_sink` of a client: each `ProgressReport` becomes metrics of the active
+    MLflow run (`progress/<role>.done`, `.total`, `.percent`, `.rate_per_s`, `.eta_s`,
+    `.cost_usd`, `.spend_usd_stage`, `.spend_usd_total`...), stepped by the client's
+    requests so far, so the run page charts a long stage's advance, pace and spend live.
 
-    `open_role` attaches one with `only_in_run=True`: a stage's calls are traced into
-    its MLflow run's experiment, and nothing is traced outside a run."""
+    Like the tracer it never raises (a chart is not worth a stage) and, with
+    `only_in_run`, logs nothing outside a stage's run."""
+
+    def __init__(self, role: str, *, only_in_run: bool = True) -> None:
+        self.prefix = f"progress/{role or 'llm'}."
+        self.only_in_run = only_in_run
+        self.logged = 0
+        self.errors = 0
+
+    def __call__(self, report: ProgressReport) -> None:
+        if self.only_in_run and not _run_active():
+            return
+        try:
+            import mlflow
+
+            mlflow.log_metrics(report.as_metrics(self.prefix), step=report.requests)
+        except Exception as exc:  # progress must never break generation
+            self.errors += 1
+            log.warning("MLflow progress metrics failed: %s", exc)
+            return
+        self.logged += 1
+
+
+def attach_tracer(client: Any, *, only_in_run: bool = False) -> MlflowTracer:
+    """Trace `client`'s calls (an LLMClient) at `llm.client.trace_sample` or its default,
+    and log its progress as metrics of the MLflow run (`MlflowProgress`).
+
+    `open_role` attaches both with `only_in_run=True`: a stage's calls are traced into
+    its MLflow run's experiment, and nothing is traced or logged outside a run."""
     rate = sample_rate(client.config.trace_sample, client.endpoint)
     tracer = MlflowTracer(rate, only_in_run=only_in_run)
     client.on_call = tracer
+    if hasattr(client, "progress_sink"):
+        client.progress_sink = MlflowProgress(client.role, only_in_run=only_in_run)
     return tracer
 
 
