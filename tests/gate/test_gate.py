@@ -1,6 +1,6 @@
 """The GX quality gate on the committed fixtures, the verb-object parser, and the CLI.
 
-Great Expectations (~4 s) and spaCy (~2 s) are imported once per module; each
+Great Expectations (~4 s) and spaCy (~2 s, tests/gate/conftest.py) are loaded once; each
 gate run then takes 1-3 s, so every fixture is validated once and shared.
 """
 
@@ -19,7 +19,7 @@ import pytest
 
 from medinstruct_gate.config import GateConfig
 from medinstruct_gate.gate import GateResult, run_gate
-from medinstruct_gate.verbs import load_spacy, root_verb_object, verb_objects
+from medinstruct_gate.verbs import root_verb_object, verb_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "gate"
@@ -74,11 +74,6 @@ BAD = {
 
 
 @pytest.fixture(scope="module")
-def nlp():
-    return load_spacy()
-
-
-@pytest.fixture(scope="module")
 def gate(nlp) -> Callable[[str], GateResult]:
     """Run the gate with default thresholds once per fixture file."""
     cache: dict[str, GateResult] = {}
@@ -103,6 +98,8 @@ def test_good_fixture_passes_every_suite(gate) -> None:
     assert result.failures() == [] and result.summary()[0] == "GATE PASSED: 48/48 expectations met"
     assert result.metrics["n_rows"] == 40 and result.metrics["max_type_share"] == 0.175
     assert result.metrics["verb_object_pairs"] >= 30
+    # Fewer rows than `sample_size`: the sampled metrics are measured on all 40.
+    assert result.metrics["sample_rows"] == 40 and len(result.diversity.verb_objects) == 40
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

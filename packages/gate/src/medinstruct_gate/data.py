@@ -23,6 +23,7 @@ from medinstruct_gate.diversity import (
     max_share,
     mean_pairwise_rouge,
     nearest_rouge,
+    sample_rows,
 )
 from medinstruct_gate.verbs import VerbObject, pair_counts, verb_objects
 from medinstruct_text.taxonomy import canonical_share
@@ -97,11 +98,16 @@ def canonical_label_shares(frame: pd.DataFrame) -> dict[str, float]:
 
 @dataclass
 class DiversityMetrics:
-    """Dataset-level numbers, plus the evidence behind them for reports and plots."""
+    """Dataset-level numbers, plus the evidence behind them for reports and plots.
+
+    `verb_objects` holds one pair per sampled row (`sample`, row positions), not
+    per row: the parse runs on the sample only.
+    """
 
     values: dict[str, float]
     rouge: RougeReport
     verb_objects: list[VerbObject | None]
+    sample: list[int]
 
     def frame(self) -> pd.DataFrame:
         """The one-row table the `diversity_metrics` suite validates."""
@@ -109,24 +115,33 @@ class DiversityMetrics:
 
 
 def compute_diversity(frame: pd.DataFrame, cfg: DiversityConfig, nlp: Language) -> DiversityMetrics:
-    """Every diversity metric over the instructions; no NaN (GX would skip a null silently)."""
+    """Every diversity metric over the instructions; no NaN (GX would skip a null silently).
+
+    Over all rows: the shares, the nearest-neighbour ROUGE-L (a per-pair
+    contract) and the mean pairwise ROUGE-L (random pairs). On the seeded
+    `cfg.sample_size` sample: distinct-2 and the verb-object parse, whose
+    values would otherwise drift with the row count (config.SIZE_KINDS).
+    """
     instructions = text_values(frame, "instruction")
     # str(): a malformed label (list, dict) must not crash Counter; schema reports it.
     types = [str(v) for v in frame["type"].tolist()] if "type" in frame.columns else []
     rouge = nearest_rouge(instructions, cfg.dedup_threshold, cfg.exact_rouge_max_n)
-    pairs = verb_objects(instructions, nlp) if instructions else []
+    sample = sample_rows(len(instructions), cfg.sample_size, cfg.seed)
+    sampled = [instructions[i] for i in sample]
+    pairs = verb_objects(sampled, nlp) if sampled else []
     counts = pair_counts(pairs)
     values = {
         "max_type_share": max_share(types),
         # Not rounded: a score a hair above the threshold must fail here as it does in dedup.
         "max_pairwise_rouge_l": rouge.max_score,
         "mean_pairwise_rouge_l": mean_pairwise_rouge(instructions, cfg.sample_pairs, cfg.seed),
-        "distinct_2": distinct_n(instructions, 2),
+        "distinct_2": distinct_n(sampled, 2),
         "verb_object_pairs": float(len(counts)),
         **canonical_label_shares(frame),
         "distinct_root_verbs": float(len({p[0] for p in pairs if p is not None})),
         "rows_with_near_duplicate": float(rouge.n_rows_over),
         "rouge_exact": float(rouge.exact),
         "n_rows": float(len(frame)),
+        "sample_rows": float(len(sample)),
     }
-    return DiversityMetrics(values=values, rouge=rouge, verb_objects=pairs)
+    return DiversityMetrics(values=values, rouge=rouge, verb_objects=pairs, sample=sample)

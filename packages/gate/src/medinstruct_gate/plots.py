@@ -91,7 +91,11 @@ def plot_dataset(
     top_n: int = 15,
     top_objects: int = 4,
 ) -> list[Path]:
-    """Write `<column>.png` for each label column present and `verb_objects.png`."""
+    """Write `<column>.png` for each label column present and `verb_objects.png`.
+
+    `pairs` may cover a sample of the rows (the gate parses `sample_size` rows);
+    the verb-object title then says how many of how many.
+    """
     out = Path(out_dir)
     paths = [
         bar_chart(_column_counts(frame, col, top_n), f"{col} (top {top_n})", out / f"{col}.png")
@@ -99,7 +103,10 @@ def plot_dataset(
         if col in frame.columns
     ]
     table = verb_object_table(pairs, top_n, top_objects)
-    paths.append(verb_object_chart(table, out / "verb_objects.png"))
+    title = "Top root verbs and their objects"
+    if len(pairs) < len(frame):
+        title += f" ({len(pairs):,} sampled of {len(frame):,} instructions)"
+    paths.append(verb_object_chart(table, out / "verb_objects.png", title))
     return paths
 
 

@@ -6,7 +6,9 @@ Four suites in three families:
 * `diversity` (examples table): distinct types/topics/views, every difficulty present;
 * `diversity_metrics` (one-row metrics table): type share, ROUGE-L, distinct-2,
   verb-object pairs, share of canonical type/view labels; each is a column so
-  the failure shows the observed value;
+  the failure shows the observed value. Distinct-2 and verb-object pairs are
+  measured on a fixed-size seeded sample (`sample_size` rows), so every bound
+  means the same at 1k rows as at 52k (config.SIZE_KINDS);
 * `safety` (examples table): PHI, refusal and multimodal regexes per text column,
   so the report lists the offending rows.
 
@@ -23,6 +25,7 @@ import great_expectations.expectations as gxe
 
 from medinstruct_gate.config import (
     REQUIRED_COLUMNS,
+    SIZE_KINDS,
     DiversityConfig,
     GateConfig,
     SafetyConfig,
@@ -157,18 +160,27 @@ def diversity_expectations(
 
 
 def metrics_expectations(cfg: DiversityConfig) -> list[gxe.Expectation]:
-    """Bounds on the one-row metrics table (see gate_data.compute_diversity)."""
-    bounds: dict[str, tuple[float | None, float | None]] = {
-        "max_type_share": (None, cfg.max_type_share),
-        "max_pairwise_rouge_l": (None, cfg.dedup_threshold),
-        "mean_pairwise_rouge_l": (None, cfg.max_mean_pairwise_rouge),
-        "distinct_2": (cfg.min_distinct_2, None),
-        "verb_object_pairs": (float(cfg.min_verb_object_pairs), None),
-        "canonical_label_share": (cfg.min_canonical_label_share, None),
+    """Bounds on the one-row metrics table (see gate_data.compute_diversity).
+
+    Each carries meta "size": how its metric behaves as rows are added
+    (config.SIZE_KINDS), so Data Docs say whether a value was sampled.
+    """
+    bounds: dict[str, tuple[str, float | None, float | None]] = {
+        "max_type_share": ("max_type_share", None, cfg.max_type_share),
+        "max_pairwise_rouge_l": ("dedup_threshold", None, cfg.dedup_threshold),
+        "mean_pairwise_rouge_l": ("max_mean_pairwise_rouge", None, cfg.max_mean_pairwise_rouge),
+        "distinct_2": ("min_distinct_2", cfg.min_distinct_2, None),
+        "verb_object_pairs": ("min_verb_object_pairs", float(cfg.min_verb_object_pairs), None),
+        "canonical_label_share": ("min_canonical_label_share", cfg.min_canonical_label_share, None),
     }
     return [
-        gxe.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, meta=_meta(col))
-        for col, (lo, hi) in bounds.items()
+        gxe.ExpectColumnValuesToBeBetween(
+            column=col,
+            min_value=lo,
+            max_value=hi,
+            meta={"check": col, "size": SIZE_KINDS[key][0]},
+        )
+        for col, (key, lo, hi) in bounds.items()
     ]
 
 

@@ -63,7 +63,9 @@ REFUSAL_PATTERNS: dict[str, str] = {
 # (mean arterial pressure), the (nursing, fluid, growth) chart, draw blood / draw
 # up / draw conclusions, file a report, a graph or plot described in words,
 # "clinical picture", "body image", "image-guided", video-assisted surgery,
-# heart/breath/bowel sounds, a mid-systolic click, listening to patients.
+# heart/breath/bowel sounds, a mid-systolic click, listening to patients, "that link
+# obesity to...", "the link between", "T2-weighted images show", "record bowel
+# sounds", "watch for", "figure out", "using these figures" (numbers).
 # tests/fixtures/blacklist/labelled.jsonl measures the trade-off (`make bench`).
 
 # Up to four words between a verb and its object; a preposition or a clause word
@@ -76,11 +78,17 @@ _WORDS_0_2 = r"(?:[\w-]+\s+){0,2}?"
 # After a pointed-at noun, words that make it text: "this CT scan report".
 _TEXTUAL_FOLLOWER = (
     r"(?![\w-]|\s+(?:reports?|results?|findings?|requests?|forms?|descriptions?|summar(?:y|ies)"
-    r"|data|values|text|transcripts?|consultations?|calls?|visits?|appointments?|archiving)\b)"
+    r"|data|values|text|transcripts?|consultations?|calls?|visits?|appointments?|archiving"
+    r"|described|reported|interpretation|assisted|laryngoscop\w*|capsule|eeg|fluoroscop\w*"
+    r"|telemetry|monitoring|urodynamic\w*)\b)"
 )
 _PICTURE = (
     r"(?<!clinical )(?<!blood )(?<!bigger )(?<!full )(?<!complete )(?<!whole )(?<!overall )"
-    r"(?<!clear )pictures?"
+    r"(?<!clear )(?<!typical )(?<!classic )(?<!radiological )(?<!radiographic )"
+    r"(?<!biochemical )(?<!haematological )(?<!hematological )(?<!histological )(?<!fuller )"
+    r"(?<!broader )(?<!wider )(?<!accurate )(?<!true )(?<!mixed )(?<!symptom )pictures?"
+    # "the picture is one of sepsis": the presentation, not an image.
+    r"(?!\s+(?:is|was|fits|suggests|points|remains|becomes|changes|evolves|resembles)\b)"
 )
 # Things a text model cannot make.
 _MADE = "".join(
@@ -106,17 +114,26 @@ _SEEN = "".join(
         r"(?:images?|",
         _PICTURE,
         r"|photo(?:graph)?s?|diagrams?|illustrations?|drawings?|sketch(?:es)?|screenshots?",
-        r"|graphs?|plots?|figures?|videos?|video clips?|clips?|radiographs?)",
+        r"|graphs?|plots?|figure|videos?|video clips?|clips?|radiographs?)",
     ]
 )
 _POINTER = (
     r"\b(?:this|these|that|those|attached|following|above|below|accompanying|provided|uploaded"
     r"|enclosed|included|shown|adjacent|here is (?:a|an|my|the)|here are (?:some|my|the))\s+"
 )
+# Plural "figures" after "using/from/with these" or before "to calculate" are numbers.
+_FIGURES = (
+    r"(?<!using )(?<!from )(?<!with )(?<!given )(?:\bthe\s+|"
+    + _POINTER
+    + _WORDS_0_2
+    + r")figures\b"
+    r"(?!\s*,?\s*(?:to\s+)?(?:calculate|compute|work out|estimate|determine|for|on|from)\b)"
+)
 # "draw" in its clinical and figurative senses: draw blood, draw up a dose,
 # draw conclusions, draw on experience, a comparison, a distinction.
 _DRAW_CLINICAL = (
-    r"(?!\s+(?:up|out|on|upon|from|in|into|for|back|near|attention|breath"
+    r"(?!\s+(?:(?:which|what)\s+(?:[\w-]+\s+){0,4}?(?:conclusions?|inferences?|lessons?)"
+    r"|up|out|on|upon|from|in|into|for|back|near|attention|breath"
     r"|(?:(?:a|an|the|some|any|more|your|their|his|her|this|these|those|such|clear|firm|valid"
     r"|useful|reasonable|my|our)\s+)?(?:[\w-]+\s+)?(?:blood|bloods|samples?|specimens?|cultures?"
     r"|labs?|levels?|gas(?:es)?|conclusions?|comparisons?|distinctions?|parallels?|inferences?"
@@ -129,13 +146,19 @@ _VISUAL = [
     r"\b(?<!how to )(?:plot|graph)(?:s|ted|ting)?\s+"
     r"(?:the|these|this|that|a|an|her|his|their|your|my|our|each|all)\b",
     r"\b(?:draw|create|make|generate|produce|design|show|sketch)\s+(?:me\s+)?an?\s+"
-    r"(?:[\w-]+\s+)?(?:maps?|charts?)\b",
+    r"(?:[\w-]+\s+)?(?:maps?|charts?)\b"
+    r"(?!\s+(?:entry|entries|notes?|reviews?|audits?|checks?|documentation)\b)",
     _POINTER + _WORDS_0_2 + _SEEN + _TEXTUAL_FOLLOWER,
     _POINTER + _WORDS_0_2 + r"scans?" + _TEXTUAL_FOLLOWER,
     r"\bthe\s+" + _SEEN + _TEXTUAL_FOLLOWER,
     r"\bfig(?:ure)?\.?\s*\d+[a-z]?\b",
-    r"\b(?<!body )(?<!self-)(?<!mirror-)(?<!mirror )images?\b(?!-|\s+(?:quality|guided"
-    r"|intensifiers?|acquisition|reconstruction|artefacts?|artifacts?)\b)",
+    _FIGURES,
+    # An image pointed at with a determiner ("the X-ray image", "my scan images"); generic
+    # ones are physics or radiology teaching ("MRI produces images", "T2-weighted images").
+    r"\b(?:the|this|these|those|that|my|your|his|her|their|our)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?<!body )(?<!body-)(?<!self )(?<!self-)(?<!mirror-)(?<!mirror )images?\b"
+    r"(?!-|\s+(?:quality|guided|intensifiers?|acquisition|reconstruction|artefacts?|artifacts?"
+    r"|described|reported|findings|reports?|interpretation)\b)",
     r"\bscreenshots?\b",
     r"\blabell?ed\s+(?:diagram|drawing|picture|sketch|illustration|figure)s?\b",
     r"\bwith\s+an?\s+(?:[\w-]+\s+)?(?:diagrams?|drawings?|sketch(?:es)?|illustrations?"
@@ -145,16 +168,17 @@ _VISUAL = [
 ]
 _AUDIO = [
     # Listening to anything but people ("listen to the patient's concerns").
-    r"\blisten(?:ing)?\s+to\b(?!\s+(?:(?:the|your|my|their|his|her|our|a|an)\s+)?"
+    r"\b(?<!how to )(?<!where to )(?<!when to )listen(?:ing)?\s+to\b"
+    r"(?!\s+(?:(?:the|your|my|their|his|her|our|a|an)\s+)?"
     r"(?:patients?|patient's|families|family|relatives?|carers?|caregivers?|parents?|concerns?"
     r"|body|bodies|advice|staff|colleagues?|people|what|how|them|him|her|me|you|others"
-    r"|(?:relaxing|calming|soothing|soft)\s+music)\b)",
+    r"|(?:(?:relaxing|calming|soothing|soft|classical|familiar|favourite|favorite)\s+)?music)\b)",
     r"\b(?:audio|sound|voice|video)\s+(?:recordings?|clips?|files?|memos?|notes?|messages?"
     r"|tracks?)\b",
     r"\baudio\b(?![-\s]?visual)",
     r"\bhear\s+(?:this|these|that|my)\b",
-    r"\brecord(?:s|ed|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:audio|video|voice|sound|yourself|podcast"
-    r"|clip|vlog)",
+    r"\brecord(?:s|ed|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:audio|videos?|yourself|podcasts?"
+    r"|clips?|vlogs?)\b(?![-\s]?(?:assisted|visual)\b)",
     r"\bplay(?:s|ing)?\s+(?:me\s+)?(?:(?:the|this|a|an|some|that)\s+)?"
     + _WORDS_0_2
     + r"(?:sounds?|audio|recordings?|clips?|videos?|songs?|music|tunes?|tracks?|tones?)\b",
@@ -166,9 +190,21 @@ _AUDIO = [
     r"\bthe\s+(?:voicemails?|voice ?memos?|recordings?|podcasts?)\b"
     r"(?!\s+of\s+(?:vital|obs|observations|blood|fluids?|weights?|temperatures?|pain)\b)",
 ]
+# "link" the noun of a web page, not the association ("the link between stress and
+# hypertension", "the links of the chain").
+_LINK = r"links?\b(?!\s+(?:between|with|among|amongst|of|in\s+the\s+chain)\b)"
+# After "this/that/these link(s)", a noun reading needs a noun's follower: a mark or the
+# end, a place word, a conjunction, a verb, or "to" a web thing; "that links obesity to
+# insulin resistance" and "pathways that link X and Y" are the verb.
+_LINK_POINTED = (
+    r"links?(?=\s*(?:[^\w\s]|$)|\s+(?:below|above|here|provided|shared|given|sent|posted|and|or"
+    r"|which|is|are|was|will|should|opens?|leads?|takes?|goes)\b|\s+to\s+(?:the|this|a|an|our|your"
+    r"|their)\s+(?:[\w-]+\s+){0,2}?(?:website|site|page|article|guidelines?|document|video"
+    r"|paper|study|pdf|form|portal|resource|survey|trial|report|leaflet|app)s?\b)"
+)
 _WEB_PLACE = (
-    r"(?:website|web ?site|web ?page|webpage|site|page|url|link|portal|app|tab|menu|settings"
-    r"|home ?page|dashboard)\b"
+    r"(?:website|web ?site|web ?page|webpage|site|page|url|" + _LINK + r"|portal|app|tab|menu"
+    r"|settings|home ?page|dashboard)\b"
 )
 _DETERMINER = r"(?:(?:the|this|our|your|a|an|their)\s+)?"
 _EXTERNAL = [
@@ -179,7 +215,9 @@ _EXTERNAL = [
     + _WEB_PLACE,
     r"\b(?<!how to )(?:visit|open|browse|access|check|consult|search|explore|use|log ?in(?:to)?"
     r"|sign ?in(?:to)?)\s+" + _DETERMINER + r"(?:[\w'’.-]+\s+){0,2}?"
-    r"(?:website|web ?site|web ?page|webpage|url|link|hyperlink|online\s+[\w-]+|app)\b",
+    r"(?:website|web ?site|web ?page|webpage|url|" + _LINK + r"|hyperlinks?|online\s+[\w-]+|app)\b",
+    r"\bfollow(?:ing)?\s+(?:the|this|that|these|those|a|an|my|our|your)\s+(?:[\w-]+\s+){0,2}?"
+    + _LINK,
     r"\bon\s+(?:the|their|our|your|its|a|an|this)\s+(?:[\w'’.-]+\s+){0,2}?"
     r"(?:website|web ?site|web ?page|webpage|internet|web)\b",
     r"\b(?<!how to )(?:browse|search|surf|scour|check|find|look)\b(?:\s+\S+){0,6}?\s+"
@@ -188,7 +226,10 @@ _EXTERNAL = [
     r"|the web)\b",
     r"\bgoogle maps\b|\byoutube\b|\bon (?:a|the) map\b|\b(?:using|use|with|check) (?:a|the"
     r"|an online) map\b",
-    r"\b(?:click|tap|double-click)(?:\s+on)?\s+(?:the|this|here|below|that|a|an|link|button"
+    # "a pleural tap below", "an ascitic tap on a cirrhotic patient": the procedure, not a screen.
+    r"\b(?<!a )(?<!the )(?<!pleural )(?<!ascitic )(?<!spinal )(?<!lumbar )(?<!joint )"
+    r"(?<!diagnostic )(?<!therapeutic )(?<!pericardial )(?<!suprapubic )(?<!bladder )"
+    r"(?:click|tap|double-click)(?:\s+on)?\s+(?:the|this|here|below|that|a|an|link|button"
     r"|icon)\b",
     r"\b(?<!how to )(?:(?:download|upload|save|export)(?:s|ed|ing)?|attach(?:es|ing)?)\s+"
     r"(?:\S+\s+){0,4}?(?:files?|pdfs?|documents?|attachments?|spreadsheets?|apps?|reports?"
@@ -201,7 +242,8 @@ _EXTERNAL = [
     r"\b(?:attached|uploaded|enclosed|linked)\s+"
     + _WORDS_0_2
     + r"(?:files?|pdfs?|spreadsheets?|documents?|attachments?|links?)\b",
-    _POINTER + _WORDS_0_2 + r"(?:links?|urls?|pdfs?|spreadsheets?)\b",
+    _POINTER + _WORDS_0_2 + r"(?:urls?|pdfs?|spreadsheets?)\b",
+    _POINTER + _WORDS_0_2 + _LINK_POINTED,
 ]
 
 MULTIMODAL_PATTERNS: dict[str, str] = {
