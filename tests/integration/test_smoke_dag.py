@@ -109,6 +109,7 @@ def test_two_cold_runs_give_identical_data_and_model_outs(
     assert set(again) == {
         "models/base", "data/generated/instructions.jsonl", "data/generated/examples.jsonl",
         "data/curated/train.jsonl", "data/curated/rejected.jsonl",
+        "data/replies/generate_instructions", "data/replies/generate_responses",
     }  # fmt: skip
     assert again == {path: first[path] for path in again}
 
