@@ -112,7 +112,7 @@ def answer_remote(
         for item in items
     ]
     results = client.run(requests, desc=f"answer {candidate.name}")
-    failures = Counter(r.failure or "no_text" for r in results if not r.ok)
+    failures: Counter[str] = Counter(str(r.failure or "no_text") for r in results if not r.ok)
     answers, start = {}, 0
     for name, items in sets.items():
         own, start = results[start : start + len(items)], start + len(items)
