@@ -9,6 +9,7 @@ when complete. DVC, or the next stage, never sees a half-written model.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -17,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medinstruct_core.io import write_json
+from medinstruct_core.io import write_json, write_text
+
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 class ModelDirError(ValueError):
@@ -71,6 +74,38 @@ def read_sidecar(directory: str | Path, name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelDirError(f"{path}: expected a JSON object")
     return data
+
+
+def sort_adapter_sets(model: Any, directory: str | Path) -> list[Path]:
+    """Rewrite the saved adapter configs with the lists PEFT made from sets sorted.
+
+    PEFT holds fields such as `target_modules` as Python sets and writes
+    `list(the_set)`, whose order follows string hashing and so changes from one
+    process to the next (PYTHONHASHSEED): two identical trainings gave different
+    adapter_config.json files and DVC hashes.  Order means nothing in a set, so
+    sorting those fields (and only those) makes the file a function of the
+    training alone.  Returns the files rewritten, in PEFT's own JSON layout.
+    """
+    rewritten = []
+    for name, config in (getattr(model, "peft_config", None) or {}).items():
+        path = Path(directory) / ("" if name == "default" else name) / ADAPTER_CONFIG
+        set_fields = _set_fields(config)
+        if not set_fields or not path.is_file():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for field in set_fields:
+            if isinstance(data.get(field), list):
+                data[field] = sorted(data[field], key=str)
+        write_text(path, json.dumps(data, indent=2, sort_keys=True))
+        rewritten.append(path)
+    return rewritten
+
+
+def _set_fields(config: Any) -> list[str]:
+    """Names of the dataclass fields of a PEFT config that currently hold sets."""
+    if not dataclasses.is_dataclass(config):
+        return []
+    return [f.name for f in dataclasses.fields(config) if isinstance(getattr(config, f.name), set)]
 
 
 def library_versions() -> dict[str, str]:

@@ -29,7 +29,13 @@ from pydantic import BaseModel, Field, model_validator
 from medinstruct_core.lineage import dir_md5
 from medinstruct_core.params import Config
 from medinstruct_core.records import Example
-from medinstruct_train.artifacts import atomic_dir, library_versions, read_sidecar, write_sidecar
+from medinstruct_train.artifacts import (
+    atomic_dir,
+    library_versions,
+    read_sidecar,
+    sort_adapter_sets,
+    write_sidecar,
+)
 from medinstruct_train.base import BASE_META
 from medinstruct_train.callbacks import LossHistory, StepSink, step_metrics
 from medinstruct_train.checkpoints import (
@@ -439,6 +445,7 @@ def save_student(
         return
     with atomic_dir(out_dir) as staging:
         trainer.model.save_pretrained(staging / ADAPTER_SUBDIR)
+        sort_adapter_sets(trainer.model, staging / ADAPTER_SUBDIR)  # byte-identical reruns
         tokenizer.save_pretrained(staging / ADAPTER_SUBDIR)
         if cfg.merge_adapter:
             merged = merge_adapter(base_dir, staging / ADAPTER_SUBDIR)
