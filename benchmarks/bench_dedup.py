@@ -1,20 +1,27 @@
-"""Benchmark: fast ROUGE-L dedup vs the plain rouge_score loop Self-Instruct uses.
+"""Benchmark: exact ROUGE-L dedup at 52k..1M candidates, vs the plain rouge_score loop.
 
-Run with `python3 -m benchmarks.bench_dedup` (add `--help` for sizes).  The
-corpus is synthetic but shaped like MedInstruct-52k: 10-40 word medical
-instructions from composable templates, with ~15% near-duplicate paraphrases
-of earlier items or seeds injected, and a 167-item seed pool.
+Run with `python3 -m benchmarks.bench_dedup` (add `--help` for sizes); `make bench`
+runs it with the defaults: 52k candidates against the 167-item seed pool (one
+process, then 2 worker processes), 100k and 300k.  The 1M case takes minutes, so
+it runs only with MEDINSTRUCT_BENCH_DEDUP_1M=1 (or `--sizes 1000000`).
+
+The corpus is synthetic but shaped like MedInstruct-52k: 10-40 word medical
+instructions from composable templates over a vocabulary of a few hundred words
+(which makes every token common: the hard case for token-based filters), with
+~15% injected variants of earlier items or seeds, of four kinds: near-copies
+(1-3 word edits), qualifiers (an opener or a clause added), splices (the head of
+one text and the tail of another) and rewrites (sentences reordered, synonyms).
 
 The generation-loop scenario replays the Self-Instruct loop: candidates arrive
-in rounds (64 by default) and each round is filtered against the seeds and
-everything kept so far, once through one incremental `RougeLIndex` and, on a
-prefix of the rounds, by rebuilding the filter over the whole pool every round
-(extrapolated to the full run with a per-round fit a + b * pool size).
+one at a time, or in rounds of 64, and each is filtered against the seeds and
+everything kept so far through one incremental `RougeLIndex`; the rebuild
+approach (a fresh dedup over the whole pool every round) is timed on a prefix.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
@@ -216,34 +223,77 @@ def make_instruction(rng: random.Random) -> str:
             return text
 
 
-def paraphrase(text: str, rng: random.Random) -> str:
-    """A near-duplicate: synonym swaps, a dropped or inserted word, maybe a new constraint."""
+def _swap_synonyms(words: list[str], rng: random.Random, swaps: int) -> list[str]:
+    for _ in range(swaps):
+        pos = rng.randrange(len(words))
+        words[pos] = SYNONYMS.get(words[pos].lower(), words[pos])
+    return words
+
+
+def near_copy(text: str, rng: random.Random) -> str:
+    """1-3 word edits: synonym swaps, a dropped word, an inserted filler."""
     words = text.split()
     for _ in range(rng.randint(1, 3)):
-        op = rng.random()
-        pos = rng.randrange(len(words))
+        op, pos = rng.random(), rng.randrange(len(words))
         if op < 0.5:
-            words[pos] = SYNONYMS.get(words[pos].lower(), words[pos])
+            words = _swap_synonyms(words, rng, 1)
         elif op < 0.75 and len(words) > 10:
             del words[pos]
         else:
             words.insert(pos, rng.choice(FILLERS))
-    if rng.random() < 0.3 and len(words) < 32:
-        words.extend(rng.choice(CONSTRAINTS[3:]).split())
     return " ".join(words)
+
+
+def qualify(text: str, rng: random.Random) -> str:
+    """The same request with an opener in front or a context or constraint clause added."""
+    kind = rng.random()
+    if kind < 0.35:
+        return f"{rng.choice(OPENERS[3:])} {text[:1].lower()}{text[1:]}"
+    if kind < 0.7:
+        return f"{text.rstrip('.?')} {_fill(rng.choice(CONTEXTS[2:]), rng)}."
+    return f"{text} {rng.choice(CONSTRAINTS[3:])}"
+
+
+def splice(head: str, tail: str, rng: random.Random) -> str:
+    """The first 50-80% of one text's words followed by the rest of another's."""
+    a, b = head.split(), tail.split()
+    cut = rng.uniform(0.5, 0.8)
+    return " ".join(a[: max(1, round(cut * len(a)))] + b[round(cut * len(b)) :])
+
+
+def rewrite(text: str, rng: random.Random) -> str:
+    """Sentences in another order, with one or two synonym swaps."""
+    sentences = [s.strip() for s in text.replace("?", "?|").replace(".", ".|").split("|")]
+    sentences = [s for s in sentences if s]
+    if len(sentences) > 1:
+        rng.shuffle(sentences)
+    return " ".join(_swap_synonyms(" ".join(sentences).split(), rng, rng.randint(1, 2)))
+
+
+def variant(source: list[str], rng: random.Random) -> str:
+    """A near-duplicate candidate of one of `source` (two for a splice)."""
+    kind = rng.randrange(4)
+    text = rng.choice(source)
+    if kind == 0:
+        return near_copy(text, rng)
+    if kind == 1:
+        return qualify(text, rng)
+    if kind == 2:
+        return splice(text, rng.choice(source), rng)
+    return rewrite(text, rng)
 
 
 def make_corpus(
     n: int, n_pool: int = 167, seed: int = 0, dup_share: float = 0.15
 ) -> tuple[list[str], list[str]]:
-    """Deterministic (candidates, pool); ~dup_share of candidates paraphrase earlier texts."""
+    """Deterministic (candidates, pool); ~dup_share of candidates are variants of earlier texts
+    (a tenth of them of pool items)."""
     rng = random.Random(seed)
     pool = [make_instruction(rng) for _ in range(n_pool)]
     candidates: list[str] = []
     for _ in range(n):
         if candidates and rng.random() < dup_share:
-            source = pool if rng.random() < 0.1 else candidates
-            candidates.append(paraphrase(rng.choice(source), rng))
+            candidates.append(variant(pool if rng.random() < 0.1 else candidates, rng))
         else:
             candidates.append(make_instruction(rng))
     return candidates, pool
@@ -265,26 +315,36 @@ def reference_rouge_l_dedup(
     return kept
 
 
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_rss_mib() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest finished child so far
+    (ru_maxrss is KiB on Linux); the worker processes of `workers=2` are children."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def _timed(fn: Callable[..., T], *args: object) -> tuple[T, float, float]:
-    """Result, wall seconds and CPU seconds: CPU time is the fair number on a shared box."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn(*args)
-    return result, time.perf_counter() - wall, time.process_time() - cpu
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def run_full(n: int, seed: int) -> list[int]:
+def _timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, float, float]:
+    """Result, wall seconds and CPU seconds (this process and the workers it waited for):
+    CPU time is the fair number on a shared box."""
+    wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+    result = fn(*args, **kwargs)
+    cpu = time.process_time() - cpu + _children_cpu() - children
+    return result, time.perf_counter() - wall, cpu
+
+
+def run_full(n: int, seed: int, workers: int) -> list[int]:
+    """One dedup of n candidates against the seed pool; prints time, kept and peak memory."""
     candidates, pool = make_corpus(n, seed=seed)
-    rss_before = _peak_rss_mib()
-    kept, wall, cpu = _timed(rouge_l_dedup, candidates, pool)
+    kept, wall, cpu = _timed(rouge_l_dedup, candidates, pool, workers=workers)
+    own, child = _peak_rss_mib()
     print(
-        f"full: items={len(candidates)} pool={len(pool)} kept={len(kept)} "
+        f"full: items={len(candidates)} pool={len(pool)} workers={workers} kept={len(kept)} "
         f"({len(kept) / len(candidates):.1%}) seconds_wall={wall:.2f} seconds_cpu={cpu:.2f} "
-        f"peak_rss_mib={_peak_rss_mib():.0f} (before dedup: {rss_before:.0f})",
+        f"peak_rss_mib={own:.0f} (largest worker: {child:.0f})",
         flush=True,
     )
     return kept
@@ -349,7 +409,7 @@ def run_generation_loop(
         f"seconds_cpu={sum(seconds):.2f} first_10pct_rounds_cpu={first:.2f} "
         f"last_10pct_rounds_cpu={last:.2f} (last/first {last / max(first, 1e-9):.1f}x, "
         f"{tenth} rounds each, pool {pool_sizes[0]}->{pool_sizes[-1]}) "
-        f"identical_to_full={same} peak_rss_mib={_peak_rss_mib():.0f}",
+        f"identical_to_full={same} peak_rss_mib={_peak_rss_mib()[0]:.0f}",
         flush=True,
     )
     _compare_rebuild(rounds, pool, rebuild_items, kept, seconds, pool_sizes)
@@ -382,6 +442,29 @@ def _compare_rebuild(
     )
 
 
+def run_one_at_a_time(n: int, seed: int) -> None:
+    """Each candidate checked and added on its own (`filter([text])`), as a loop that
+    keeps every task the moment it arrives would; CPU per tenth of the run shows
+    whether a check gets dearer as the pool grows."""
+    candidates, pool = make_corpus(n, seed=seed)
+    index = RougeLIndex(0.7)
+    index.extend(pool)
+    tenths: list[float] = []
+    kept = 0
+    for lo in range(0, n, -(-n // 10)):
+        start = time.process_time()
+        for text in candidates[lo : lo + -(-n // 10)]:
+            kept += len(index.filter([text]))
+        tenths.append(time.process_time() - start)
+    print(
+        f"one-at-a-time: items={n} pool={len(pool)} kept={kept} seconds_cpu={sum(tenths):.2f} "
+        f"per_tenth_cpu={' '.join(f'{t:.2f}' for t in tenths)} "
+        f"(last/first {tenths[-1] / max(tenths[0], 1e-9):.1f}x; "
+        f"us_per_check last tenth {tenths[-1] / (n / 10) * 1e6:.0f})",
+        flush=True,
+    )
+
+
 def run_side_by_side(n: int, seed: int) -> None:
     candidates, pool = make_corpus(n, seed=seed)
     ours, wall_ours, cpu_ours = _timed(rouge_l_dedup, candidates, pool)
@@ -391,24 +474,42 @@ def run_side_by_side(n: int, seed: int) -> None:
         f"seconds_ours={wall_ours:.3f} (cpu {cpu_ours:.3f}) "
         f"seconds_ref={wall_ref:.2f} (cpu {cpu_ref:.2f}) "
         f"speedup={wall_ref / max(wall_ours, 1e-9):.0f}x (cpu {cpu_ref / max(cpu_ours, 1e-9):.0f}x) "
-        f"identical={ours == ref} peak_rss_mib={_peak_rss_mib():.0f}",
+        f"identical={ours == ref}",
         flush=True,
     )
 
 
+def _default_sizes() -> str:
+    """52k, 100k, 300k; 1M too with MEDINSTRUCT_BENCH_DEDUP_1M=1 (it takes minutes)."""
+    sizes = "52000,100000,300000"
+    return sizes + ",1000000" if os.environ.get("MEDINSTRUCT_BENCH_DEDUP_1M") == "1" else sizes
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--items", type=int, default=52_000, help="candidates in the full run")
+    parser.add_argument(
+        "--sizes", default=_default_sizes(), help="comma-separated candidate counts"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="processes for the sizes")
     parser.add_argument("--reference-items", type=int, default=1_500, help="side-by-side size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--round-size", type=int, default=64, help="candidates per round")
     parser.add_argument(
         "--rebuild-items", type=int, default=5_000, help="loop prefix timed with rebuilds"
     )
+    parser.add_argument(
+        "--loop-items", type=int, default=52_000, help="generation-loop and one-at-a-time size"
+    )
     args = parser.parse_args(list(argv) if argv is not None else [])
-    full_kept = run_full(args.items, args.seed)
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    full_kept = None
+    for size in sizes:
+        if size == args.loop_items:  # the headline case, also in one process
+            full_kept = run_full(size, args.seed, workers=1)
+        run_full(size, args.seed, args.workers)
     run_side_by_side(args.reference_items, args.seed)
-    run_generation_loop(args.items, args.seed, args.round_size, args.rebuild_items, full_kept)
+    run_generation_loop(args.loop_items, args.seed, args.round_size, args.rebuild_items, full_kept)
+    run_one_at_a_time(args.loop_items, args.seed)
 
 
 if __name__ == "__main__":
