@@ -28,7 +28,7 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup doctor lock test test-fast smoke repro lint format bench ui mlflow-server profile gate-fixtures review-export review-import budget budget-reset export-gguf serve-student serve-champion export-dataset export-model push-hub
+.PHONY: help setup doctor lock test test-fast smoke repro lint format bench ui mlflow-server profile gate-fixtures review-export review-import budget budget-reset export-gguf serve-student serve-champion export-dataset export-model push-hub rehearse estimate
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -122,6 +122,13 @@ export-model: ## the student as a Hugging Face model folder with its card: expor
 push-hub: ## upload an export: make push-hub REPO=owner/name KIND=dataset|model (needs HF_TOKEN)
 	@test -n "$(REPO)" -a -n "$(KIND)" || { echo "usage: make push-hub REPO=owner/name KIND=dataset|model"; exit 2; }
 	HF_HUB_OFFLINE=0 $(PY) -m medinstruct_publish.hub --repo $(REPO) --kind $(KIND) --folder exports/$(KIND) $(if $(PUBLIC),--public,)
+
+N ?= 52000
+rehearse: ## the paper profile end to end against a simulated, priced OpenAI endpoint: reports/rehearsal.md
+	$(PY) -m benchmarks.rehearse --n $(N)
+
+estimate: ## requests, tokens and USD (low-high) of the paid LLM stages for params.yaml, before any spend
+	$(PY) scripts/estimate.py --params params.yaml
 
 repro: ## dvc repro on the current params.yaml
 	dvc repro

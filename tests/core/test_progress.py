@@ -150,3 +150,14 @@ def test_the_client_sends_its_progress_to_the_sink(fake_openai) -> None:
         ("responses", 6, 6, 6),
         ("again", 2, 2, 8),
     ]
+
+
+def test_the_bar_postfix_is_formatted_at_most_every_fifth_of_a_second() -> None:
+    clock, stats = Clock(), ClientStats()
+    bar = Progress(1000, "responses", enabled=False, clock=clock)
+    formatted = []
+    bar.postfix = lambda *args, **kw: formatted.append(clock.now)  # type: ignore[method-assign]
+    for _ in range(1000):  # 1000 replies in 1 s: 5 postfixes (+ the last one), not 1000
+        clock.now += 0.001
+        bar.advance(stats, {})
+    assert len(formatted) == 6

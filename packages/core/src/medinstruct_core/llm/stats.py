@@ -135,6 +135,7 @@ class ProgressReport:
 
 
 ProgressSink = Callable[[ProgressReport], None]
+POSTFIX_EVERY_S = 0.2  # the bar's hits/cost/failed fields are refreshed this often
 
 
 def format_duration(seconds: float) -> str:
@@ -178,14 +179,21 @@ class Progress:
         self._every_s, self._min_gap_s = every_s, min_gap_s
         self._step = max(1, math.ceil(total * step_percent / 100.0)) if step_percent > 0 else 0
         self._started = self._last_t = clock()
+        self._postfix_t = -math.inf
         self._last_done = 0
         self._rate = 0.0
 
     def advance(self, stats: ClientStats, extra: dict[str, Any]) -> None:
-        self.postfix(stats, extra, refresh=False)
-        self._bar.update(1)
+        now = self._clock()
         self.done += 1
-        if self._sink is not None and self._due(self._clock()):
+        # The postfix is formatted only as often as a person can read it (tqdm redraws
+        # at most every 0.1 s anyway): at 300 replies a second, formatting it for every
+        # reply cost more than the bar itself.
+        if now - self._postfix_t >= POSTFIX_EVERY_S or self.done == self.total:
+            self.postfix(stats, extra, refresh=False)
+            self._postfix_t = now
+        self._bar.update(1)
+        if self._sink is not None and self._due(now):
             self._emit(stats)
 
     def _due(self, now: float) -> bool:
