@@ -23,7 +23,7 @@ def run_stage(tmp_path: Path, params: dict, seeds: Path) -> subprocess.Completed
         [sys.executable, str(ROOT / "pipelines" / "generate_instructions.py"),
          "--params", str(tmp_path / "params.yaml"), "--seeds", str(seeds),
          "--out", str(tmp_path / "out.jsonl"), "--metrics", str(tmp_path / "m.json"),
-         "--plots-dir", str(tmp_path / "plots")],
+         "--plots-dir", str(tmp_path / "plots"), "--replies", str(tmp_path / "replies")],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
 
