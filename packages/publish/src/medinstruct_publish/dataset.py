@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from medinstruct_core.io import DataError, read_jsonl
 from medinstruct_core.params import ParamsError
 from medinstruct_core.records import Example, RejectedExample
-from medinstruct_publish.folder import atomic_folder, copy_file, listing
+from medinstruct_publish.folder import copy_file, listing
 from medinstruct_publish.markdown import cell, md5_cell, table
 from medinstruct_publish.provenance import (
     RoleFact,
@@ -52,6 +52,7 @@ from medinstruct_publish.workspace import (
     file_fact,
     require_locked,
 )
+from medinstruct_train.artifacts import atomic_dir
 
 TRAIN_FILE = "data/train.jsonl"
 REJECTED_FILE = "rejected/train.jsonl"
@@ -358,7 +359,7 @@ def export_dataset(
     ws = Workspace(root=root)
     facts = gather_facts(ws, cfg, lookup or no_tags)
     card = build_card(facts, cfg)
-    with atomic_folder(out) as staging:
+    with atomic_dir(out) as staging:
         write_folder(staging, ws, facts, card)
         if cfg.check:
             check_loadable(staging, facts)

@@ -3,16 +3,16 @@
 An export is many files (data, card, weights), so it is built in a hidden
 sibling folder and renamed over the target only when complete: a crash, a
 failed self-check or Ctrl-C leaves the previous export untouched.
+
+The atomic folder itself is `medinstruct_train.artifacts.atomic_dir`, the one way
+this project writes a directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -20,35 +20,6 @@ Placed = Literal["link", "copy"]
 # EXDEV: another filesystem; EPERM/EACCES: links not allowed (some mounts, Windows shares);
 # EMLINK: the file has too many links already.
 _LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP}
-
-
-def replace_dir(staging: Path, target: Path) -> None:
-    """Swap `staging` into place; a previous `target` is moved aside first, then deleted."""
-    old: Path | None = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def atomic_folder(target: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder that becomes `target` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    )
-    staging.chmod(0o755)  # mkdtemp makes 0700; an export is read by others (and by the uploader)
-    try:
-        yield staging
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def link_or_copy(src: Path, dst: Path) -> Placed:

@@ -27,7 +27,7 @@ from medinstruct_core.io import DataError
 from medinstruct_core.params import ParamsError
 from medinstruct_core.tracking import flatten
 from medinstruct_publish import evaluation as ev
-from medinstruct_publish.folder import atomic_folder, copy_file, listing, place_tree
+from medinstruct_publish.folder import copy_file, listing, place_tree
 from medinstruct_publish.markdown import cell, interval, md5_cell, table
 from medinstruct_publish.provenance import EMBEDDED_UPSTREAM, locked_section
 from medinstruct_publish.workspace import (
@@ -38,6 +38,7 @@ from medinstruct_publish.workspace import (
     read_json_object,
     require_locked,
 )
+from medinstruct_train.artifacts import atomic_dir
 from medinstruct_train.base import BASE_META
 from medinstruct_train.loading import ADAPTER_SUBDIR, TRAIN_META
 from medinstruct_train.prompting import format_prompt
@@ -333,7 +334,7 @@ def export_model(root: Path, out: Path, cfg: ModelExportConfig) -> list[tuple[st
     ws = Workspace(root=root)
     facts = gather_facts(ws, cfg)
     card = build_card(facts, cfg)
-    with atomic_folder(out) as staging:
+    with atomic_dir(out) as staging:
         write_folder(staging, ws, cfg, card)
     return listing(out)
 
