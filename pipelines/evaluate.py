@@ -11,12 +11,14 @@ import functools
 import sys
 
 from medinstruct_core.llm.config import LLMSection
+from medinstruct_core.llm.estimate import announce
 from medinstruct_core.llm.roles import open_judges
 from medinstruct_core.stage import Stage, StageSpec, stage_main
 from medinstruct_eval import run
 from medinstruct_eval.answer import resolve_model_dir
 from medinstruct_eval.champion import find_champion, record_decision
 from medinstruct_eval.config import EvaluateConfig
+from medinstruct_eval.estimate import estimate_judging
 from medinstruct_eval.mcq import McqConfig
 from medinstruct_eval.remote import open_candidate
 
@@ -38,11 +40,14 @@ def main(stage: Stage) -> int:
     candidates = run.stage_candidates(
         cfg, pipeline, champion, root=stage.root, lineage=stage.lineage
     )
+    sets = run.load_sets(stage.path("eval_set"), cfg)
+    # One line before the first verdict; exit 2 if even the low end cannot fit the budget.
+    announce(stage.name, estimate_judging([s.items for s in sets], cfg, llm, root=stage.root))
     replies = stage.path("replies")  # judge and endpoint replies travel with the data (a DVC out)
     open_client = functools.partial(open_candidate, llm, root=stage.root, stage=stage.name, replies=replies)  # fmt: skip
     with open_judges(llm, root=stage.root, stage=stage.name, replies=replies) as (judges, sampling):
         result = run.evaluate_models(
-            candidates=candidates, sets=run.load_sets(stage.path("eval_set"), cfg),
+            candidates=candidates, sets=sets,
             judging=run.Judging(judges, sampling), cfg=cfg, open_client=open_client,
             out_dir=stage.path("out"), seed=stage.seed, mcq=stage.cfg("mcq"),
             benchmarks_dir=stage.path("benchmarks"), embedded=llm.embedded, champion=champion,

@@ -6,9 +6,11 @@ import sys
 
 from medinstruct_core.io import write_jsonl
 from medinstruct_core.llm.config import LLMSection
+from medinstruct_core.llm.estimate import announce
 from medinstruct_core.llm.roles import open_role
 from medinstruct_core.stage import Stage, StageSpec, stage_main
 from medinstruct_datagen.config import GenerateInstructionsConfig
+from medinstruct_datagen.estimate import estimate_instructions
 from medinstruct_datagen.instructions import generate_instructions
 from medinstruct_datagen.plots import plot_distributions
 from medinstruct_datagen.seeds import load_seed_tasks
@@ -30,10 +32,12 @@ SPEC = StageSpec(
 @stage_main(SPEC)
 def main(stage: Stage) -> int:
     llm, cfg = stage.cfg("llm").seeded(stage.seed), stage.cfg("generate_instructions")
-    replies = stage.path("replies")
+    replies, seeds = stage.path("replies"), load_seed_tasks(stage.path("seeds"))
+    # One line before the first request; exit 2 if even the low end cannot fit the budget.
+    announce(stage.name, estimate_instructions(seeds, cfg, llm, root=stage.root, seed=stage.seed))
     with open_role(llm, "teacher", root=stage.root, stage=stage.name, replies=replies) as client:
         result = generate_instructions(
-            load_seed_tasks(stage.path("seeds")), client, cfg, stage.seed,
+            seeds, client, cfg, stage.seed,
             sampling=llm.teacher.sampling, rules=stage.cfg("curate").filters,
             on_round=lambda step, m: stage.log_metrics({**m, **client.stats.as_metrics("llm.")}, step),
         )  # fmt: skip

@@ -50,6 +50,8 @@ OUTPUT_NEUTRAL: dict[str, str] = {
     "medinstruct_core.llm.stats": "counters and the progress bar",
     "medinstruct_core.llm.limits": "rate limits and backoff: when a request is sent, not what",
     "medinstruct_core.llm.estimate": "the cost forecast printed before a paid stage",
+    "medinstruct_datagen.estimate": "the generation stages' cost forecast (printed, never written)",
+    "medinstruct_eval.estimate": "the judging cost forecast (printed, never written)",
     "medinstruct_core.doctor": "environment report",
     "medinstruct_core.profiles": "params overlays (params are DVC params deps already)",
 }

@@ -98,16 +98,18 @@ def test_measured_yield_from_the_last_runs_metrics(tmp_path) -> None:
     assert measured_yield(tmp_path) is None
 
 
-def test_role_price_is_none_for_embedded_and_free_endpoints() -> None:
+def test_role_price_is_what_the_client_charges() -> None:
     client = paper_llm().client
     auto = RoleConfig(endpoint="auto", model="gpt-4")
     assert role_price(auto, client, {}) is None  # no key: the embedded server
     assert role_price(auto, client, KEY) == GPT4
     assert role_price(RoleConfig(endpoint="openai", model="gpt-4"), client, {}) == GPT4
+    # The client charges a priced model on any URL, a local one too (a fake of a paid API
+    # is budgeted that way); an unpriced model on a free local URL costs nothing.
     local = RoleConfig(endpoint="http://127.0.0.1:8000/v1", model="gpt-4")
-    assert role_price(local, client, KEY) is None
-    priced = client.model_copy(update={"free_endpoints": []})
-    assert role_price(local, priced, KEY) == GPT4  # the rehearsal prices its simulator
+    assert role_price(local, client, KEY) == GPT4
+    unpriced = RoleConfig(endpoint="http://127.0.0.1:8000/v1", model="my-local-llama")
+    assert role_price(unpriced, client, KEY) is None
 
 
 def test_reply_shapes_and_model_names() -> None:

@@ -58,3 +58,28 @@ def test_unreachable_endpoint_is_a_clear_error_not_a_hang(tmp_path: Path, params
     assert proc.returncode == 2
     assert "http://127.0.0.1:9/v1" in proc.stderr and "unreachable" in proc.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_estimate_line_first_and_no_request_when_the_budget_cannot_fit(
+    tmp_path: Path, params: dict
+) -> None:
+    """A paid stage prints its estimate, then stops before its first request (exit 2)."""
+    params["llm"]["teacher"]["endpoint"] = "http://127.0.0.1:9/v1"  # nothing listens there
+    params["llm"]["client"]["budget_usd"] = 0.0001
+    proc = run_stage(tmp_path, params, ROOT / "data" / "seeds" / "seed_tasks.jsonl")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "generate_instructions: estimate: " in proc.stderr
+    assert "requests to gpt-4o" in proc.stderr and "budget left $0.0001" in proc.stderr
+    assert "the low end of the estimate" in proc.stderr
+    assert "unreachable" not in proc.stderr  # it never tried the endpoint
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_unpaid_stage_says_so_then_goes_on(tmp_path: Path, params: dict) -> None:
+    params["llm"]["teacher"]["endpoint"] = "http://127.0.0.1:9/v1"
+    params["llm"]["client"]["prices"] = {}  # an unpriced model on a local URL costs nothing
+    params["llm"]["client"]["budget_usd"] = 0.0001
+    proc = run_stage(tmp_path, params, ROOT / "data" / "seeds" / "seed_tasks.jsonl")
+    assert proc.returncode == 2
+    assert "generate_instructions: estimate: no paid LLM requests" in proc.stderr
+    assert "unreachable" in proc.stderr  # the budget did not stop it: it tried the endpoint

@@ -34,7 +34,7 @@ from typing import TextIO
 
 from medinstruct_core.llm.config import ClientConfig, Price, RoleConfig
 from medinstruct_core.llm.ledger import LEDGER_FILE, BudgetExceeded, Ledger
-from medinstruct_core.llm.roles import OPENAI_URL, resolve_remote, wants_embedded
+from medinstruct_core.llm.roles import wants_embedded
 from medinstruct_core.llm.types import LLMRequest
 from medinstruct_core.llm.wire import CHARS_PER_TOKEN, prompt_chars, prompt_tokens_for
 
@@ -208,15 +208,12 @@ def prompt_token_span(requests: Iterable[LLMRequest], model: str, *, exact: bool
 def role_price(role: RoleConfig, client: ClientConfig, env: Mapping[str, str]) -> Price | None:
     """The role's price per 1M tokens as the client would charge it; None when it is free.
 
-    Resolved the way `open_role` does: an embedded server and a `free_endpoints` URL cost
-    nothing; a paid model without a price is reported by the client itself."""
+    Resolved the way `LLMClient` charges: an embedded server costs nothing; any other
+    endpoint is charged at `llm.client.prices[model]` when the model has a price, even
+    on a `free_endpoints` URL (a local fake of a priced API is tested against the budget
+    that way). An unpriced model is free only on a `free_endpoints` URL; elsewhere the
+    client itself refuses it before the first request."""
     if wants_embedded(role, env):
-        return None
-    try:
-        url = resolve_remote(role, env).base_url or OPENAI_URL
-    except RuntimeError:  # no API key yet: price it as OpenAI would
-        url = role.endpoint if role.endpoint.startswith("http") else OPENAI_URL
-    if url.startswith(tuple(client.free_endpoints)):
         return None
     return client.prices.get(role.model)
 
