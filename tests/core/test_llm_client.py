@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import json
 import logging
 import socket
 import time
@@ -22,6 +23,8 @@ from medinstruct_core.llm import (
 )
 from medinstruct_core.llm.client import UnpricedModel
 from medinstruct_core.llm.config import Price
+from medinstruct_core.llm.tracing import LLMCall
+from medinstruct_core.llm.wire import build_payload
 from tests.fakes.fake_openai import DROP, HANG, LENGTH, NON_JSON, QUOTA, SLOW, TRUNCATED, status
 
 # Tiny backoff so retries are fast, and far below the Retry-After values tested.
@@ -274,13 +277,30 @@ def test_structured_output_is_sent_in_the_endpoint_dialect(fake_openai):
     assert result.text == '{"echo": "q"}'
 
 
+def test_the_server_receives_exactly_the_built_payload(fake_openai):
+    """The client posts `build_payload`'s body through the SDK: nothing added, dropped or
+    renamed on the way (the SDK's own `create` transform is bypassed, see CHAT_PATH)."""
+    request = LLMRequest(
+        ({"role": "system", "content": "sé"}, {"role": "user", "content": "q ☃"}),
+        Sampling(max_tokens=5, temperature=0.3, seed=9),
+        json_schema={"type": "object"},
+        sample_index=2,
+    )
+    endpoint = fake_openai.endpoint(response_mode="json_object")
+    [result] = LLMClient(endpoint, config()).run([request], progress=False)
+    [seen] = fake_openai.seen()
+    assert seen.body == build_payload(endpoint, request)
+    assert seen.authorization == "Bearer sk-fake-key"
+    assert json.loads(result.text or "") == {"echo": "q ☃"}
+
+
 def test_api_key_never_leaks_into_errors_logs_stats_or_cache(fake_openai, tmp_path, caplog):
     secret = "sk-very-secret-123"
     fake_openai.plan(status(400, message=f"Bad request with key {secret}"), when="item-01")
     fake_openai.plan(status(500, message=f"oops {secret}"), times=None, when="item-02")
     fake_openai.plan(status(401, message=f"Incorrect API key provided: {secret}"), when="item-03")
     caplog.set_level(logging.DEBUG)
-    calls = []
+    calls: list[LLMCall] = []
     lenient = config(max_retries=1, max_failure_rate=1.0)
     endpoint = fake_openai.endpoint(api_key=secret)
     with ResponseCache(tmp_path / "c.sqlite") as cache:

@@ -64,6 +64,14 @@ OPENAI_URL = "https://api.openai.com/v1"
 # The stage and ledger spend in `stats` are re-read after a paid reply at most this
 # often (seconds), and always when a run() ends.
 SPEND_REFRESH_S = 1.0
+# Chat completions are sent with the SDK's generic `post` and a body we built, not
+# with `chat.completions.create(**body)`: `create` walks the body through its
+# TypedDict transform (every message against every message type), which was a
+# fifth of the client's CPU per request (0.4 of 2 ms) and changes nothing in a body
+# of plain strings and numbers. The SDK is still the transport (base URL, auth
+# headers, timeout, status errors as `openai.APIStatusError`), and `cast_to=str`
+# hands back the raw body text, as `with_raw_response` did.
+CHAT_PATH = "/chat/completions"
 
 __all__ = [
     "BudgetExceeded",
@@ -360,10 +368,9 @@ class LLMClient:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.config.timeout_s):  # total deadline, not per read
-                raw = await state.sdk.chat.completions.with_raw_response.create(
-                    **build_payload(self.endpoint, request)
+                body = await state.sdk.post(
+                    CHAT_PATH, body=build_payload(self.endpoint, request), cast_to=str
                 )
-                body = raw.text
             completion = parse_completion(body, request, self.endpoint.model)
         except Exception as exc:
             failed = classify(exc, self._scrub(f"{self.where} request {request.key!r}"))

@@ -75,7 +75,7 @@ def response_format(endpoint: Endpoint, request: LLMRequest) -> dict[str, Any] |
 
 
 def build_payload(endpoint: Endpoint, request: LLMRequest) -> dict[str, Any]:
-    """Keyword arguments for `chat.completions.create`."""
+    """The JSON body of a chat completion (also the keyword arguments of `chat.completions.create`)."""
     s = request.sampling
     payload: dict[str, Any] = {
         "model": endpoint.model,
