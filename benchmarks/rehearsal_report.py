@@ -233,9 +233,10 @@ def evaluate_lines(metrics: Mapping[str, Mapping[str, Any]]) -> list[str]:
     ev, tr = metrics.get("evaluate", {}), metrics.get("train", {})
     lines = []
     if tr:
+        given = tr.get("n_tokenized", tr.get("n_train", 0))
         lines.append(
             f"- train: {tr.get('steps', '?')} steps on {tr.get('n_train', 0):,.0f} examples (CPU-sized; "
-            "the whole set is still loaded and tokenized)"
+            f"{given:,.0f} of them tokenized: the rows {tr.get('steps', '?')} steps can draw)"
         )
     if ev:
         mcq = {k: v for k, v in ev.items() if k.startswith("mcq_") and k.endswith("_n")}

@@ -44,6 +44,8 @@ def test_two_steps_give_a_finite_loss_history(run):
     assert all(math.isfinite(p["loss"]) for p in result.loss_history)
     assert result.final_loss == result.loss_history[-1]["loss"]
     assert (result.n_train, result.n_eval, result.n_dropped) == (6, 2, 0)
+    # 2 steps x batch 2 x 1 accumulation x 1 process: only 4 of the 6 rows are tokenized.
+    assert result.n_tokenized == 4
     assert result.eval_loss is not None and math.isfinite(result.eval_loss)
     assert result.tokens > 0 and result.peak_rss_mb > 0
     assert result.device == "cpu"

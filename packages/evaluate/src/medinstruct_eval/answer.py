@@ -15,10 +15,9 @@ on padding, and the slowest batch comes first, so a too-large batch fails fast.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -29,7 +28,13 @@ from medinstruct_core.records import EvalItem, Record
 from medinstruct_eval.config import Device, EvaluateConfig, PromptFormat
 from medinstruct_eval.judge import question_text
 from medinstruct_train.artifacts import ModelDirError
-from medinstruct_train.loading import ADAPTER_SUBDIR, TRAIN_META, adapter_dir, has_weights
+from medinstruct_train.loading import (
+    ADAPTER_SUBDIR,
+    TRAIN_META,
+    adapter_dir,
+    has_weights,
+    torch_threads,
+)
 from medinstruct_train.loading import load_model as train_load_model
 from medinstruct_train.prompting import format_prompt
 
@@ -155,25 +160,6 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> tuple[Any, Any]:
 
     path = resolve_model_dir(model_dir)
     return train_load_model(path, dtype=torch.float32, device=device, padding_side="left")
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Use `threads` CPU threads inside the block (0 = leave torch's setting).
-
-    Why: on a CPU shared with other busy processes, torch's spinning OpenMP
-    workers slow decoding down by an order of magnitude (measured: ~1 s per
-    token with 2 threads vs ~0.08 s with 1 on a loaded 2-core box).
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def clean_answer(text: str) -> str:

@@ -54,6 +54,7 @@ from medinstruct_eval.mcq_data import (
     benchmark_file,
     mmlu_name,
 )
+from medinstruct_train.loading import torch_threads
 
 TASK_PREFIX = "medinstruct_"
 ALL_BENCHMARKS = tuple(mmlu_name(s) for s in MMLU_MEDICAL) + USER_BENCHMARKS
@@ -74,6 +75,11 @@ class McqConfig(Config):
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     n_ctx: int = Field(2048, ge=256, description="llama.cpp context when scoring a GGUF")
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        description="CPU threads for a local model (0 = torch's default); see medinstruct_train.loading.torch_threads",
+    )
     data: McqDataConfig = Field(default_factory=McqDataConfig)
 
     @field_validator("benchmarks")
@@ -188,15 +194,18 @@ def lm_eval_version() -> str:
 def _evaluate(
     model: str | Path | Any, tasks: list[str], include: Path, limit: int | None, cfg: McqConfig
 ) -> dict[str, Any]:
-    """`model`: a model directory (lm-eval's "hf") or an lm-eval LM object."""
+    """`model`: a model directory (lm-eval's "hf", computing only the logits it scores:
+    mcq_hf.py) or an lm-eval LM object."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
+    from medinstruct_eval.mcq_hf import last_logits_lm
+
     manager = TaskManager(include_path=str(include), include_defaults=False)
-    local = isinstance(model, str | Path)
+    if isinstance(model, str | Path):
+        model = last_logits_lm(model_args(model, cfg.dtype), cfg.batch_size, cfg.device)
     results = lm_eval.simple_evaluate(
-        model="hf" if local else model,
-        model_args=model_args(model, cfg.dtype) if local else None,
+        model=model,
         tasks=tasks,
         num_fewshot=cfg.num_fewshot,
         batch_size=cfg.batch_size,
@@ -230,7 +239,7 @@ def run_mcq(
         raise McqError(f"{data_dir}: no benchmark data found ({'; '.join(skipped.values())})")
     limit = limit if limit is not None else cfg.limit
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mcq-tasks-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mcq-tasks-") as tmp, torch_threads(cfg.torch_threads):
         include = write_run_tasks(present, data_dir, Path(tmp))
         raw = _evaluate(model_dir, [task_name(b) for b in present], include, limit, cfg)
     seconds = time.perf_counter() - started

@@ -24,6 +24,16 @@ groups, because Great Expectations' pandas engine applies them with
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+try:  # the regex parser, to derive each pattern's required literals (see _compiled)
+    from re import _constants as _const
+    from re import _parser
+except ImportError:  # pragma: no cover - other interpreters: every regex simply runs
+    _const = _parser = None  # type: ignore[assignment]
 
 PHI_PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
@@ -277,9 +287,182 @@ FAMILY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# --- The fast path ----------------------------------------------------------
+#
+# Python's `re` tries every branch of an alternation at every position of the text,
+# so the media families cost ~0.2 ms per instruction (about 80 s of a 52k run). Nearly
+# every branch needs some literal word ("diagram", "website", "listen"), and most texts
+# contain none of them. So each family is split back into its branches, and each branch
+# gets the literals every one of its matches must contain, derived from the parsed regex
+# (never written by hand, so they cannot drift from the patterns). A branch runs only
+# where the text contains them, which `str.__contains__` checks far faster than `re`.
+# Decisions and matched text are exactly the reference's (`re.search` on the whole
+# pattern): tests/text/test_safety_fast.py checks both on the labelled fixture and on
+# thousands of synthetic texts.
+
+_BRANCHES: dict[str, Sequence[str]] = {
+    MULTIMODAL_PATTERNS["multimodal_visual"]: _VISUAL,
+    MULTIMODAL_PATTERNS["multimodal_audio"]: _AUDIO,
+    MULTIMODAL_PATTERNS["multimodal_external"]: _EXTERNAL,
+}
+_INLINE_I = "(?i)"
+# `re`'s IGNORECASE matches an ASCII letter with its other case and with exactly four
+# other characters (checked over all of Unicode by the tests); str.lower() already maps
+# the Kelvin sign to "k", and these three need a nudge so that one lowered text answers
+# "does `re` find this literal?" for every literal at once.
+_RE_CASE_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def required_literals(regex: str) -> tuple[frozenset[str], ...]:
+    """Sets of literals such that every match of `regex` contains one literal of each set
+    (an empty tuple when nothing is known: then the regex must always run).
+
+    Conservative by construction: a node it does not understand (a class, a lookaround,
+    an optional part, a scoped flag) contributes nothing, never a wrong literal.
+    """
+    if _parser is None:  # pragma: no cover - not CPython 3.11+: no prefilter, same answers
+        return ()
+    return tuple(_requirements(_parser.parse(regex)))
+
+
+def _requirements(items: Iterable[Any]) -> list[frozenset[str]]:
+    """What a concatenation needs: each run of literals, and each required part's literals."""
+    needs: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, arg in items:
+        if op is _const.LITERAL:
+            run.append(chr(arg))
+            continue
+        if run:
+            needs.append(frozenset(["".join(run)]))
+            run = []
+        found = _node_literals(op, arg)
+        if found:
+            needs.append(found)
+    if run:
+        needs.append(frozenset(["".join(run)]))
+    return needs
+
+
+def _node_literals(op: Any, arg: Any) -> frozenset[str] | None:
+    """One set of literals that a group, alternation or repeat needs (None if unknown)."""
+    if op is _const.SUBPATTERN:
+        _, add_flags, del_flags, body = arg
+        return None if add_flags or del_flags else _best(_requirements(body))
+    if op is _const.BRANCH:
+        found: set[str] = set()
+        for body in arg[1]:
+            branch = _best(_requirements(body))
+            if not branch:
+                return None  # one alternative without a literal: the alternation has none
+            found |= branch
+        return frozenset(found)
+    if op in (_const.MAX_REPEAT, _const.MIN_REPEAT, _const.POSSESSIVE_REPEAT):
+        low, _, body = arg
+        return _best(_requirements(body)) if low >= 1 else None
+    return None
+
+
+def _best(needs: list[frozenset[str]]) -> frozenset[str] | None:
+    return max(needs, key=_rarity, default=None)
+
+
+def _rarity(literals: frozenset[str]) -> tuple[int, int]:
+    """How selective a set of literals is: long ones (rare in text), then fewer of them."""
+    return min(map(len, literals)), -len(literals)
+
+
+@dataclass(frozen=True)
+class _Branch:
+    regex: re.Pattern[str]
+    needs: tuple[frozenset[str], ...]  # folded as the branch compares them; () = always run
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A pattern as prefiltered branches, and how texts are compared with their literals."""
+
+    branches: tuple[_Branch, ...]
+    literals: frozenset[str]  # every literal of every branch, checked once per text
+    fold: bool  # IGNORECASE: compare with lowered text (ASCII literals only)
+
+    def runnable(self, text: str) -> list[re.Pattern[str]]:
+        """The branches whose needed literals occur in `text` (no other branch can match).
+
+        Each literal is looked up at most once per text; a branch stops at its first
+        unmet need, and the rarest need comes first."""
+        haystack = _fold(text) if self.fold else text
+        found: dict[str, bool] = {}
+        out = []
+        for branch in self.branches:
+            for need in branch.needs:
+                for lit in need:
+                    hit = found.get(lit)
+                    if hit is None:
+                        hit = found[lit] = lit in haystack
+                    if hit:
+                        break
+                else:
+                    break  # no literal of this need: the branch cannot match
+            else:
+                out.append(branch.regex)
+        return out
+
+
+def _fold(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_RE_CASE_FOLD).lower()
+
+
+def _branch(source: str, flags: int) -> _Branch:
+    regex = re.compile(source, flags)
+    # The rarest need first; a second only if its literals are words, not "a" or "on".
+    needs = sorted(required_literals(source), key=_rarity, reverse=True)
+    needs = needs[:1] + [need for need in needs[1:2] if min(map(len, need)) >= 3]
+    if regex.flags & re.IGNORECASE:
+        needs = tuple(frozenset(lit.lower() for lit in need) for need in needs)
+    return _Branch(regex, tuple(needs))
+
+
+@lru_cache(maxsize=64)
+def _compiled(regex: str) -> _Compiled:
+    """`regex` as its top-level branches (the media families) or whole, each prefiltered.
+
+    A family's global "(?i)" applies to every branch, so it is passed as a flag."""
+    parts = _BRANCHES.get(regex)
+    if parts is None:
+        branches: tuple[_Branch, ...] = (_branch(regex, 0),)
+    else:
+        assert regex.startswith(_INLINE_I)
+        branches = tuple(_branch(part, re.IGNORECASE) for part in parts)
+    fold = bool(branches[0].regex.flags & re.IGNORECASE)
+    literals = frozenset(lit for b in branches for need in b.needs for lit in need)
+    if fold and not all(lit.isascii() for lit in literals):  # lower() is exact for ASCII only
+        branches = tuple(_Branch(b.regex, ()) for b in branches)
+        literals = frozenset()
+    return _Compiled(branches, literals, fold)
+
+
+def pattern_search(regex: str, text: str) -> re.Match[str] | None:
+    """`re.search(regex, text)`: the same match (start, end, text), only faster.
+
+    Of the branches that can match, the leftmost match wins and, at one position, the
+    earlier branch: exactly how `re` resolves the alternation they came from."""
+    best: re.Match[str] | None = None
+    for branch in _compiled(regex).runnable(text):
+        found = branch.search(text)
+        if found is not None and (best is None or found.start() < best.start()):
+            best = found
+    return best
+
+
+def pattern_matches(regex: str, text: str) -> bool:
+    """`re.search(regex, text) is not None`, stopping at the first branch that matches."""
+    return any(branch.search(text) for branch in _compiled(regex).runnable(text))
+
+
 def scan_text(text: str, patterns: dict[str, str]) -> list[str]:
     """Names of the patterns that occur in `text` (for filters and debugging)."""
-    return [name for name, regex in patterns.items() if re.search(regex, text)]
+    return [name for name, regex in patterns.items() if pattern_matches(regex, text)]
 
 
 def first_match(text: str, patterns: dict[str, str]) -> tuple[str, str] | None:
@@ -288,7 +471,7 @@ def first_match(text: str, patterns: dict[str, str]) -> tuple[str, str] | None:
     The rule filters report the matched phrase, so a reject can be checked by eye.
     """
     for name, regex in patterns.items():
-        match = re.search(regex, text)
+        match = pattern_search(regex, text)
         if match is not None:
             return name, match.group(0)
     return None

@@ -8,6 +8,8 @@ care which.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,22 @@ def load_model(
         model = model.to(device)
     model.eval()
     return model, load_tokenizer(directory, padding_side=padding_side)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Use `threads` CPU threads inside the block (0 = leave torch's setting).
+
+    Why: on a CPU shared with other busy processes, torch's spinning OpenMP
+    workers slow decoding down by an order of magnitude (measured: ~1 s per
+    token with 2 threads vs ~0.08 s with 1 on a loaded 2-core box).
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
