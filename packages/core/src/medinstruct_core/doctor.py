@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from medinstruct_core.llm.build_server import BuildError, locate_binary, version_text
 from medinstruct_core.llm.config import LLMSection
 from medinstruct_core.llm.embedded import DEFAULT_MODEL, ModelStatus, model_status, registry
 from medinstruct_core.params import ParamsError, load_section
@@ -77,6 +78,19 @@ def model_line(status: ModelStatus, required: bool) -> tuple[str, str | None]:
     return line, (f"model {status.name}: {status.detail}" if bad else None)
 
 
+def check_server() -> list[str]:
+    """The llama-server binary `make setup` builds: present and answering `--version`."""
+    try:
+        binary = locate_binary()
+    except BuildError as exc:
+        return [f"llama-server: {exc}"]
+    text = version_text(binary)
+    if text is None:
+        return [f"llama-server: {binary} is missing or does not run; run `make setup`"]
+    print(f"ok   llama-server {text.splitlines()[0]} {binary}")
+    return []
+
+
 def check_models(llm: LLMSection) -> list[str]:
     problems: list[str] = []
     needed = required_models(llm)
@@ -92,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medinstruct_core.doctor")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    problems = check_modules()
+    problems = check_modules() + check_server()
     try:
         problems += check_models(load_llm(args.params))
     except ParamsError as exc:

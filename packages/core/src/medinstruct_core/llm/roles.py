@@ -104,9 +104,32 @@ def _shared(
     try:
         with ServerPool(llm.embedded) as servers:
             yield _Shared(llm, root, stage, env, cache, ledger, servers)
+            log_server_metrics(servers)
     finally:
         ledger.close()
         cache.close()
+
+
+def log_server_metrics(servers: ServerPool) -> dict[str, float]:
+    """The embedded servers' own counters, from their `/metrics`, on the stage's MLflow run
+    as `server.<model>.<name>` (prompt_tokens_total, tokens_predicted_total, tokens/s...).
+
+    What llama.cpp itself counted, beside the client's view (`llm.*`). Cumulative since
+    the server started, which is this stage's start. Best effort: a server that cannot
+    answer, or no active run, logs nothing rather than failing a finished stage."""
+    import mlflow
+
+    from medinstruct_core.llm.embedded import EmbeddedServerError
+
+    try:
+        values = {f"server.{model}.{key}": value
+                  for model, counters in servers.metrics().items()
+                  for key, value in counters.items()}  # fmt: skip
+    except EmbeddedServerError:
+        return {}
+    if values and mlflow.active_run() is not None:
+        mlflow.log_metrics(values)
+    return values
 
 
 def _flush_traces(clients: Iterable[LLMClient]) -> None:
