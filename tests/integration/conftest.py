@@ -13,6 +13,7 @@ HTTP, as they do for a team.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,10 +100,18 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def first_lock(workdir: Path) -> Path:
+    """Where the `smoke` fixture keeps the dvc.lock of its first run (outside the workspace)."""
+    return workdir.with_name(f"{workdir.name}-first-dvc.lock")
+
+
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory: pytest.TempPathFactory, mlflow_server: str) -> Path:
     """The whole smoke DAG, once per session, tracked by the shared server."""
     workdir = tmp_path_factory.mktemp("smoke")
     smoke_run(workdir, tracking_uri=mlflow_server)
+    # Later tests change this workspace (`dvc exp run -S ...`); the two-cold-runs check
+    # compares against the lock of this first, untouched run.
+    shutil.copyfile(workdir / "dvc.lock", first_lock(workdir))
     os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
     return workdir
