@@ -23,6 +23,7 @@ groups, because Great Expectations' pandas engine applies them with
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,10 +31,10 @@ from functools import lru_cache
 from typing import Any
 
 try:  # the regex parser, to derive each pattern's required literals (see _compiled)
-    from re import _constants as _const
-    from re import _parser
+    _const: Any = importlib.import_module("re._constants")
+    _parser: Any = importlib.import_module("re._parser")
 except ImportError:  # pragma: no cover - other interpreters: every regex simply runs
-    _const = _parser = None  # type: ignore[assignment]
+    _const = _parser = None
 
 PHI_PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
@@ -416,10 +417,10 @@ def _fold(text: str) -> str:
 def _branch(source: str, flags: int) -> _Branch:
     regex = re.compile(source, flags)
     # The rarest need first; a second only if its literals are words, not "a" or "on".
-    needs = sorted(required_literals(source), key=_rarity, reverse=True)
-    needs = needs[:1] + [need for need in needs[1:2] if min(map(len, need)) >= 3]
+    ranked = sorted(required_literals(source), key=_rarity, reverse=True)
+    needs = ranked[:1] + [need for need in ranked[1:2] if min(map(len, need)) >= 3]
     if regex.flags & re.IGNORECASE:
-        needs = tuple(frozenset(lit.lower() for lit in need) for need in needs)
+        needs = [frozenset(lit.lower() for lit in need) for need in needs]
     return _Branch(regex, tuple(needs))
 
 
