@@ -111,12 +111,12 @@ class EmbeddedConfig(Config):
     models: dict[str, EmbeddedModelEntry] = Field(default_factory=dict)
     n_ctx: int = Field(4096, ge=256)
     n_threads: int = Field(0, ge=0, description="0 = all cores")
-    # llama-server slots: requests decoded together (continuous batching), each with its
+    # llama-server slots: requests whose decoding steps run as one batch, each with its
     # own n_ctx of KV. More requests in flight than slots (llm.client.max_concurrency)
     # only queue in the server; fewer leave slots idle.
     parallel: int = Field(2, ge=1, le=64, description="1 = one request at a time")
-    # Batch-invariant kernels (flash attention off, no weight repacking, a prompt never
-    # shares a batch): a seeded reply is then byte-identical whatever else the server is
+    # Batch-invariant kernels (flash attention off, no prompt cache, a prompt never shares
+    # a batch, no weight repacking above 3 slots; server.py has the measurements): a seeded reply is then byte-identical whatever else the server is
     # doing. false = llama.cpp's faster defaults, whose replies depend on arrival order.
     deterministic: bool = True
     startup_timeout_s: float = Field(60.0, gt=0.0)
