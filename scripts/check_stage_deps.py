@@ -17,6 +17,9 @@ The check (run by `make lint`, and by tests/core/test_stage_deps.py):
 - package data (prompts, task YAMLs: a folder of a needed package that holds no
   module but `__init__.py`) is read through importlib.resources, which imports
   cannot show, so every data folder of a package the stage uses must be a dep;
+- a data file that sits beside a module and that the module names in a top-level
+  `PACKAGE_DATA = ("file", ...)` (the C source of the ROUGE-L scan) is needed
+  wherever the module is;
 - a dep folder holds only modules the stage needs (and data), so that editing a
   module it does not use re-runs nothing.
 
@@ -156,12 +159,24 @@ def data_dirs(modules: set[Path]) -> set[Path]:
     return found
 
 
+def declared_data(module: Path) -> set[Path]:
+    """The files a module names in a top-level `PACKAGE_DATA = ("name", ...)`, beside it."""
+    tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "PACKAGE_DATA" for t in targets):
+            names = ast.literal_eval(node.value)  # type: ignore[union-attr]
+            return {module.parent / name for name in names}
+    return set()
+
+
 def needed_by(stage: dict[str, object]) -> set[Path]:
-    """Module files and package-data folders the stage's code needs."""
+    """Module files, declared data files and package-data folders the stage's code needs."""
     modules: set[Path] = set()
     for entry in stage_entries(stage):
         modules |= closure(entry)
-    return modules | data_dirs(modules)
+    declared = {data for module in modules for data in declared_data(module)}
+    return modules | declared | data_dirs(modules)
 
 
 def suggest(stage: dict[str, object]) -> list[str]:

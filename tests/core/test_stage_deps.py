@@ -67,6 +67,19 @@ def test_package_data_must_be_declared():
     assert any("prompts" in p and "no dep covers it" in p for p in problems), problems
 
 
+def test_data_files_a_module_declares_are_deps(tmp_path):
+    """The ROUGE-L scan's C source is read through importlib.resources, beside its module."""
+    stage = copy.deepcopy(STAGES["curate"])
+    stage["deps"].remove("packages/text/src/medinstruct_text/scan.c")
+    problems = deps.check_stage("curate", stage)
+    assert (
+        "curate: needs packages/text/src/medinstruct_text/scan.c but no dep covers it" in problems
+    )
+    module = tmp_path / "kernel.py"
+    module.write_text('"""doc"""\nPACKAGE_DATA = ("a.c", "b.txt")\nOTHER = ("c",)\n')
+    assert deps.declared_data(module) == {tmp_path / "a.c", tmp_path / "b.txt"}
+
+
 def test_imports_inside_functions_count(tmp_path):
     script = tmp_path / "stage.py"
     script.write_text("def main():\n    from medinstruct_curate.curate import curate\n")

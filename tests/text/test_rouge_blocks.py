@@ -27,25 +27,33 @@ def slow_ok(examples: int) -> settings:
     )
 
 
-# Path settings: (block, heavy, chunk).  heavy=0 sends every list to the dense
-# comparison, a huge heavy every list to the stream; a chunk of 1 splits both.
+# Path settings: (block, heavy, chunk, compiled).  The numpy stage one runs unless
+# `compiled`; there heavy=0 sends every list to the dense comparison, a huge heavy
+# every list to the stream, and a chunk of 1 splits both.  The compiled scan
+# (scan.c) reads every list of a block in one call, whatever heavy and chunk are.
 PATHS = {
-    "blocks-of-3-dense": (3, 0, 1 << 20),
-    "blocks-of-3-stream": (3, 1 << 60, 1 << 20),
-    "blocks-of-2-dense-chunked": (2, 0, 1),
-    "blocks-of-3-stream-chunked": (3, 1 << 60, 1),
-    "one-block": (1 << 20, 0, 1 << 20),
+    "blocks-of-3-dense": (3, 0, 1 << 20, False),
+    "blocks-of-3-stream": (3, 1 << 60, 1 << 20, False),
+    "blocks-of-2-dense-chunked": (2, 0, 1, False),
+    "blocks-of-3-stream-chunked": (3, 1 << 60, 1, False),
+    "one-block": (1 << 20, 0, 1 << 20, False),
+    "compiled-blocks-of-3": (3, 0, 1 << 20, True),
+    "compiled-one-block": (1 << 20, 0, 1 << 20, True),
 }
 
 
 def _dedup_on_path(path: str, *args: object, workers: int = 1) -> list[int]:
-    block, heavy, chunk = PATHS[path]
+    block, heavy, chunk, compiled = PATHS[path]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rouge, "_BLOCK", block)
         patch.setattr(rouge, "_HEAVY", heavy)
         patch.setattr(rouge, "_DENSE_ROWS", 0 if heavy == 0 else 1 << 60)
         patch.setattr(rouge, "_CHUNK", chunk)
         patch.setattr(rouge, "_MIN_PARALLEL_BLOCKS", 2)
+        if compiled:
+            assert rouge.load_scan() is not None, "the compiled scan did not build here"
+        else:
+            patch.setattr(rouge, "load_scan", lambda: None)
         return rouge_l_dedup(*args, workers=workers)  # type: ignore[arg-type]
 
 
@@ -73,6 +81,9 @@ def test_forked_workers_match_reference(
     assert (
         _dedup_on_path("blocks-of-2-dense-chunked", candidates, pool, threshold, workers=3)
         == expected
+    )
+    assert (
+        _dedup_on_path("compiled-blocks-of-3", candidates, pool, threshold, workers=2) == expected
     )
 
 

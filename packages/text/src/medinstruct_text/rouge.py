@@ -18,9 +18,12 @@ bound, so no pair whose score could exceed the threshold is ever skipped:
   the probe's order, O <= m - i (which also drops repeat hits of a pair);
 * every posting entry carries the item's 128-bit folded signature and two
   small terms, so "shared signature bits + min(spares) >= need" is checked
-  for a whole list with a few vectorised operations, without looking anything
-  up per item (`_text_terms`); the 256-bit signatures and the exact size and
-  position bounds then prune the survivors (`_filter_pairs`);
+  per entry without looking anything up per item (`_text_terms`): for all of
+  a block's lists in one call of a small C loop (`scan.c`, built once per
+  machine by `scan_kernel`, ~0.7 ns an entry), or, where no C compiler is
+  found, with a few vectorised numpy operations per list (~4 ns an entry);
+  the 256-bit signatures and the exact size and position bounds then prune
+  the survivors (`_filter_pairs`);
 * every score is computed with the same float operations as `rouge_score`
   (precision, recall, then 2pr/(p+r)), so ties at exactly the threshold agree;
   bounds prune only below threshold - 1e-9, so their rounding cannot matter.
@@ -35,12 +38,12 @@ set is exactly the sequential one whatever the number of workers.
 Scaling: a probe's work is the length of the lists it reads.  On real text the
 rarest words of an instruction are rare and the lists stay short.  On a corpus
 built from a few hundred words every list holds a fixed share of the index, so
-the work grows like candidates x kept items, at about 3 ns per list entry.
+the work grows like candidates x kept items, at the per-entry cost above.
 
 `RougeLIndex` is the one implementation: the Self-Instruct loop keeps a single
 index and feeds each round through `RougeLIndex.filter`; `rouge_l_dedup` and
 `rouge_l_dedup_detailed` build a fresh index over the pool and filter once.
-Memory is linear in the number of tokens (a 16-byte posting record per token,
+Memory is linear in the number of tokens (a 24-byte posting record per token,
 ~70 bytes of signature and sizes per text, references to the caller's
 strings); nothing is pairwise beyond one block.
 """
@@ -48,9 +51,9 @@ strings); nothing is pairwise beyond one block.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import re
-import struct
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +62,8 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import LCSseq
+
+from medinstruct_text.scan_kernel import Scan, load_scan
 
 __all__ = [
     "DedupDecision",
@@ -434,12 +439,15 @@ class _Hits:
         return _Hits(self.rows[mask], self.order[mask], self.items[mask])
 
 
-# A posting list is a bytearray of 16-byte records, one per indexed item holding
+# A posting list is a bytearray of 24-byte records, one per indexed item holding
 # the element: its folded signature (two words), position and stage-one terms u
 # and v, so stage one reads no per-item table and an insert appends one record per
 # element.  (A 64-bit fold would let ~15x more pairs through to the per-item checks.)
-_RECORD_STRUCT = struct.Struct("<QQihh")
-_RECORD_SIZE = _RECORD_STRUCT.size
+# The compiled scan (`scan.c`) reads the lists in place, with the same layout.
+_RECORD_DTYPE = np.dtype(
+    [("low", "<u8"), ("high", "<u8"), ("position", "<i4"), ("u", "<i2"), ("v", "<i2")]
+)
+_RECORD_SIZE = _RECORD_DTYPE.itemsize
 # A probed element, the rows of a block that probe it and its position in each
 # row's probe order (see `RougeLIndex._probe_groups`).
 _Group = tuple[int, np.ndarray, np.ndarray]
@@ -490,9 +498,7 @@ class RougeLIndex:
         start, texts = len(self), list(texts)
         for lo in range(0, len(texts), _BLOCK):
             block = texts[lo : lo + _BLOCK]
-            batch = self._encode(block)
-            for row, text in enumerate(block):
-                self._insert(text, batch, row)
+            self._insert(block, self._encode(block), range(len(block)))
         return range(start, len(self))
 
     def find_duplicate(self, text: str) -> RougeMatch | None:
@@ -592,8 +598,7 @@ class RougeLIndex:
             if best is None:
                 kept_at[row] = len(self) + len(kept_at)
             matches.append(best)
-        for row in kept_at:
-            self._insert(texts[row], batch, row)
+        self._insert([texts[row] for row in kept_at], batch, list(kept_at))
         return matches
 
     def _encode(self, texts: Sequence[str]) -> _Batch:
@@ -603,34 +608,51 @@ class RougeLIndex:
             self._keys = [_as_tuple(key) for key in self._keys]  # once, past ~1.1M tokens
         return batch
 
-    def _insert(self, text: str, batch: _Batch, row: int, shard: tuple[int, int] = (0, 1)) -> int:
-        """Append one item: its key, signature and a posting for every element
-        (with shard (k, n): only for elements e with e % n == k, see `_ProbePool`)."""
-        position = len(self._texts)
-        if position == len(self._sizes):
+    def _insert(
+        self,
+        texts: Sequence[str],
+        batch: _Batch,
+        rows: Sequence[int],
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        """Append batch rows `rows` as items, in order, with texts `texts`: their keys,
+        signatures and a posting record for every element (with shard (k, n): only
+        for elements e with e % n == k, see `_ProbePool`).  Each list gains its
+        records in position order, one append per distinct element of the rows."""
+        start, picked = len(self._texts), np.asarray(rows, dtype=np.int64)
+        while start + len(picked) > len(self._sizes):
             self._grow()
-        key = batch.keys[row]
+        keys = [batch.keys[row] for row in rows]
         if self._encoder.codec.tuples:  # a block encoded before a later one switched the codec
-            key = _as_tuple(key)
-        self._texts.append(text)
-        self._keys.append(key)
-        self._sizes[position] = batch.sizes[row]
-        self._sigs[position] = batch.sigs[row]
-        self._folded[position] = batch.folded[row]
-        self._spare[position] = batch.spare[row]
-        record = _RECORD_STRUCT.pack(
-            *batch.folded[row].tolist(), position, *batch.terms[row].tolist()
-        )
-        postings, (share, shares) = self._postings, shard
-        for element in batch.row_elements(row):
-            if shares > 1 and element % shares != share:
-                continue
-            posting = postings.get(element)
-            if posting is None:
-                postings[element] = bytearray(record)
-            else:
-                posting += record
-        return position
+            keys = [_as_tuple(key) for key in keys]
+        self._texts.extend(texts)
+        self._keys.extend(keys)
+        end = start + len(picked)
+        self._sizes[start:end] = batch.sizes[picked]
+        self._sigs[start:end] = batch.sigs[picked]
+        self._folded[start:end] = batch.folded[picked]
+        self._spare[start:end] = batch.spare[picked]
+        records = np.empty(len(picked), dtype=_RECORD_DTYPE)
+        records["low"], records["high"] = batch.folded[picked, 0], batch.folded[picked, 1]
+        records["position"] = np.arange(start, end)
+        records["u"], records["v"] = batch.terms[picked, 0], batch.terms[picked, 1]
+        owner, elements = _elements_of(batch, picked)
+        share, shares = shard
+        if shares > 1:
+            mine = elements % shares == share
+            owner, elements = owner[mine], elements[mine]
+        order = np.argsort(elements, kind="stable")  # by element, then position
+        elements, packed = elements[order], memoryview(records[owner[order]].tobytes())
+        cuts = [0, *(np.flatnonzero(np.diff(elements)) + 1).tolist(), len(elements)]
+        postings = self._postings
+        for lo, hi in itertools.pairwise(cuts):
+            if hi > lo:
+                element, chunk = int(elements[lo]), packed[lo * _RECORD_SIZE : hi * _RECORD_SIZE]
+                posting = postings.get(element)
+                if posting is None:
+                    postings[element] = bytearray(chunk)
+                else:
+                    posting += chunk
 
     def _grow(self) -> None:
         """Double the signature arrays: amortized O(1) per item, old rows only memcpy'd."""
@@ -663,10 +685,9 @@ class RougeLIndex:
         """
         rows = np.fromiter(rows, dtype=np.int64)
         sizes = batch.sizes[rows]
-        owner = np.repeat(np.arange(len(rows)), sizes)  # index into rows, per element
         row_starts = _offsets(sizes)[:-1]
-        flat = np.repeat(batch.offsets[rows] - row_starts, sizes) + np.arange(len(owner))
-        distinct, inverse = np.unique(batch.elements[flat], return_inverse=True)
+        owner, elements = _elements_of(batch, rows)
+        distinct, inverse = np.unique(elements, return_inverse=True)
         found = [self._postings.get(e) for e in distinct.tolist()]
         lengths = np.array([0 if p is None else len(p) for p in found], dtype=np.int64)[inverse]
         order = np.lexsort((distinct[inverse], lengths, owner))
@@ -691,6 +712,9 @@ class RougeLIndex:
         See `_text_terms`: a probe's terms plus the entry's terms stored in
         the posting bound the shared bits from below.
         """
+        scan = load_scan()
+        if scan is not None and groups:
+            return _scanned_hits(batch, groups, [self._postings[g[0]] for g in groups], scan)
         dense: list[tuple[bytearray, np.ndarray, np.ndarray]] = []
         streamed: list[tuple[bytearray, int, int]] = []
         for element, group_rows, orders in groups:
@@ -703,6 +727,30 @@ class RougeLIndex:
         parts = [_dense_hits(batch, *group) for group in dense]
         parts.extend(_stream_hits(batch, chunk) for chunk in _chunks(streamed))
         return _Hits.concat(parts)
+
+
+def _elements_of(batch: _Batch, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The elements of batch rows `rows`, concatenated, and which of `rows` owns each
+    (an index into `rows`)."""
+    sizes = batch.sizes[rows]
+    owner = np.repeat(np.arange(len(rows)), sizes)
+    flat = np.repeat(batch.offsets[rows] - _offsets(sizes)[:-1], sizes) + np.arange(len(owner))
+    return owner, batch.elements[flat]
+
+
+def _scanned_hits(batch: _Batch, groups: list[_Group], lists: list[bytearray], scan: Scan) -> _Hits:
+    """Stage one for a whole block in one compiled call (see `scan.c`)."""
+    rows = np.concatenate([rows for _, rows, _ in groups])
+    orders = np.concatenate([orders for _, _, orders in groups])
+    probe, items = scan(
+        lists,
+        _offsets([len(rows) for _, rows, _ in groups]),
+        batch.folded[rows],
+        batch.terms[rows, 0],
+        batch.terms[rows, 1],
+        _position_limits(batch, rows, orders),
+    )
+    return _Hits(rows[probe], orders[probe], items)
 
 
 def _score(key_a: str | tuple[int, ...], key_b: str | tuple[int, ...]) -> float:
@@ -961,8 +1009,8 @@ def _probe_worker(index: RougeLIndex, conn: Any, shard: tuple[int, int]) -> None
         while (message := conn.recv()) is not None:
             batch, kept_rows, groups = message
             if previous is not None:
-                for row in kept_rows:
-                    index._insert("", previous, row, shard)  # texts are the parent's business
+                # texts are the parent's business
+                index._insert([""] * len(kept_rows), previous, kept_rows, shard)
             if batch.keys and isinstance(batch.keys[0], tuple):
                 index._keys = [_as_tuple(key) for key in index._keys]
             conn.send(index._matches(batch, groups))
