@@ -3,7 +3,12 @@
 import contextlib
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import openai
@@ -372,3 +377,78 @@ def test_the_stage_run_gets_the_servers_own_token_counts(tmp_path: Path) -> None
         logged["server.smollm2-135m.tokens_predicted_total"]
         == (values["server.smollm2-135m.tokens_predicted_total"])
     )
+
+
+# A stand-in llama-server: answers --version, records its pid, serves /health on --port.
+FAKE_SERVER = """if [ "$1" = "--version" ]; then echo 'version: 7 (abc1234)'; exit 0; fi
+echo $$ > "$FAKE_SERVER_PID"
+exec "$FAKE_PYTHON" -c '
+import http.server, sys
+port = int(sys.argv[sys.argv.index("--port") + 1])
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
+' "$@"
+"""
+
+# A stage that starts the embedded server and then waits to be killed.
+STAGE = """import sys, time
+from pathlib import Path
+from medinstruct_core.llm.config import EmbeddedConfig
+from medinstruct_core.llm.embedded import LocalModel
+from medinstruct_core.llm.server import embedded_server
+with embedded_server(EmbeddedConfig(), LocalModel("fake", Path(sys.argv[1]), "ab" * 32)):
+    print("up", flush=True)
+    time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether pid is a live process (a zombie waiting for its reaper is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_stage_killed_with_minus_9_takes_its_server_with_it(tmp_path):
+    binary = fake_binary(tmp_path / "bin" / "llama-server", FAKE_SERVER)
+    model = tmp_path / "fake.gguf"
+    model.write_bytes(b"GGUF")
+    pid_file = tmp_path / "server.pid"
+    env = {**os.environ, BINARY_ENV: str(binary), "FAKE_SERVER_PID": str(pid_file),
+           "FAKE_PYTHON": sys.executable}  # fmt: skip
+    stage = subprocess.Popen(
+        [sys.executable, "-c", STAGE, str(model)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert stage.stdout is not None and stage.stdout.readline().strip() == "up"
+        server = int(pid_file.read_text())
+        assert _running(server)
+        stage.kill()  # SIGKILL: no finally block, no atexit
+        stage.wait(timeout=30)
+        deadline = time.monotonic() + 60  # a bound for a hung box, not a speed check
+        while _running(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(server), "the server outlived its stage"
+    finally:
+        stage.kill()
+        with contextlib.suppress(NameError, ProcessLookupError):
+            os.kill(server, signal.SIGKILL)
+
+
+def test_no_parent_death_hook_off_the_main_thread():
+    """PR_SET_PDEATHSIG fires when the starting *thread* exits: only the main thread sets it."""
+    from medinstruct_core.llm.server import _parent_death_hook
+
+    found = []
+    worker = threading.Thread(target=lambda: found.append(_parent_death_hook()))
+    worker.start()
+    worker.join()
+    assert found == [None]
+    assert (_parent_death_hook() is not None) == sys.platform.startswith("linux")

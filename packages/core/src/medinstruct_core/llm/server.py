@@ -4,7 +4,8 @@
 see `build_server.py`) for one registry model (see `embedded.py`) on a free
 loopback port, waits until `GET /health` answers 200 (model loaded), yields it,
 and stops it on exit: on success, on error and on Ctrl-C (the child runs in its
-own process group and is terminated, then killed).
+own process group and is terminated, then killed).  On Linux it also goes when
+the stage dies without unwinding (kill -9, the OOM killer): see `_parent_death_hook`.
 
 Flags (see `server_command`), chosen for throughput, memory and reproducibility:
 - `--parallel N` slots (`llm.embedded.parallel`): the slots' decoding steps run
@@ -43,13 +44,16 @@ server (llama-cpp-python's, or another llama.cpp commit) never answer for this o
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +85,7 @@ __all__ = [
 # MiB of host RAM for llama-server's prompt cache (idle slots' KV, restored on a prefix
 # match); its default, 8 GiB, is a third of this machine for little gain on short prompts.
 CACHE_RAM_MIB = 1024
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 METRICS_PREFIX = "llamacpp:"
 # Each of these makes a token's numbers depend on the batch it was computed in, so a
 # reply would depend on which requests shared the server (measured: server.py doc):
@@ -234,6 +239,35 @@ def _wait_ready(proc: subprocess.Popen[bytes], root: str, timeout_s: float, log_
     )
 
 
+def _parent_death_hook() -> Callable[[], None] | None:
+    """Code for the child to run before exec: ask Linux to SIGTERM it when its parent dies.
+
+    Without it a stage killed with -9 left its llama-server holding the cores and
+    the model's memory until someone noticed.  PR_SET_PDEATHSIG fires when the
+    *thread* that forked the child exits, so it is set only when the server is
+    started from the main thread, whose exit ends the stage anyway (the roles are
+    resolved there); elsewhere, and off Linux, the context manager's stop is all.
+    The parent-pid check covers a parent that died before the hook ran.
+    """
+    if (
+        not sys.platform.startswith("linux")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:  # runs in the forked child: no allocation-heavy work here
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
@@ -269,6 +303,7 @@ def embedded_server(
             stdout=log_handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_parent_death_hook(),  # see its docstring
         )
         try:
             _wait_ready(proc, root, cfg.startup_timeout_s, log_path)
