@@ -278,6 +278,17 @@ def test_pool_starts_one_server_per_distinct_model_and_stops_all(tmp_path, monke
     ]
 
 
+def test_doctor_reports_the_rouge_scan_without_failing(tmp_path, monkeypatch, capsys):
+    from medinstruct_text import scan_kernel
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    doctor.check_rouge_scan()
+    assert "note rouge scan: not built at" in capsys.readouterr().out
+    built = scan_kernel.build()
+    doctor.check_rouge_scan()
+    assert f"ok   rouge scan {built}" in capsys.readouterr().out
+
+
 def test_doctor_fails_on_required_or_corrupt_models_only(tmp_path, capsys):
     cfg, _ = user_model(tmp_path, sha="0" * 64)
     llm = LLMSection(embedded=cfg, judge={"embedded_model": "qwen2.5-coder-1.5b"})
