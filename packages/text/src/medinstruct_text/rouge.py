@@ -384,9 +384,6 @@ class _Batch:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def row_elements(self, row: int) -> list[int]:
-        return self.elements[self.offsets[row] : self.offsets[row + 1]].tolist()
-
 
 class _Encoder:
     """Interns tokens to ints, for every text an index ever sees, and encodes texts in batches."""
