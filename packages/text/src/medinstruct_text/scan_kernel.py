@@ -27,6 +27,7 @@ import platform
 import shlex
 import shutil
 import subprocess
+import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -72,9 +73,11 @@ def kernel_home(env: Mapping[str, str] | None = None) -> Path:
 
 
 def library_path(home: Path | None = None) -> Path:
-    """The library for this source, these flags and this architecture."""
+    """The library for this source, these flags, this OS and this architecture."""
     digest = hashlib.sha256(_source() + " ".join(_flags()).encode()).hexdigest()[:16]
-    return (home or kernel_home()) / f"{digest}-{platform.machine()}" / "scan.so"
+    # The OS and architecture in the name: a home folder shared between machines
+    # (NFS) never hands one of them a library built for the other.
+    return (home or kernel_home()) / f"{digest}-{sys.platform}-{platform.machine()}" / "scan.so"
 
 
 def _compiler(env: Mapping[str, str]) -> list[str] | None:
