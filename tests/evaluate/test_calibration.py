@@ -80,7 +80,7 @@ def test_a_perfect_judge_is_trusted_and_a_position_biased_one_is_not():
     results = run_calibration(judges, ITEMS, Sampling(temperature=0.0))
     assert results["perfect"] == CalibrationMetrics(
         judge="perfect", judgements=8, accuracy_good_first=1.0, accuracy_good_second=1.0,
-        position1_rate=0.5, tie_rate=0.0, invalid_rate=0.0,
+        position1_rate=0.5, tie_rate=0.0, invalid_rate=0.0, n_good_first=4, n_good_second=4,
     )  # fmt: skip
     biased = results["always-a"]
     assert (biased.accuracy_good_first, biased.accuracy_good_second, biased.position1_rate) == (
@@ -89,18 +89,20 @@ def test_a_perfect_judge_is_trusted_and_a_position_biased_one_is_not():
     assert judge_trustworthy(results["perfect"]) == (True, "")
     assert judge_trustworthy(biased) == (
         False,
-        "Judge 'always-a' is not trustworthy: it picked the better answer shown second in 0% "
-        "of pairs (needs at least 80%); it chose the first-shown answer in 100% of decisive "
-        "verdicts (needs 30% to 70%).",
+        "Judge 'always-a' is not trustworthy: it picked the better answer shown second in 0 of "
+        "4 pairs (0%, 95% CI 0%-49%) (needs at least 80%); it chose the first-shown answer in "
+        "100% of decisive verdicts (needs 30% to 70%).",
     )
     assert calibration_summary(results) == {
         "calibration_perfect_judgements": 8, "calibration_perfect_accuracy_good_first": 1.0,
         "calibration_perfect_accuracy_good_second": 1.0, "calibration_perfect_position1_rate": 0.5,
         "calibration_perfect_tie_rate": 0.0, "calibration_perfect_invalid_rate": 0.0,
+        "calibration_perfect_n_good_first": 4, "calibration_perfect_n_good_second": 4,
         "calibration_perfect_trusted": 1,
         "calibration_always-a_judgements": 8, "calibration_always-a_accuracy_good_first": 1.0,
         "calibration_always-a_accuracy_good_second": 0.0, "calibration_always-a_position1_rate": 1.0,
         "calibration_always-a_tie_rate": 0.0, "calibration_always-a_invalid_rate": 0.0,
+        "calibration_always-a_n_good_first": 4, "calibration_always-a_n_good_second": 4,
         "calibration_always-a_trusted": 0,
     }  # fmt: skip
 
@@ -113,7 +115,12 @@ def test_ties_and_invalid_replies_count_as_misses():
     # good is shown second in candidate_first (tie, tie...) and first in reference_first
     assert (metrics.accuracy_good_second, metrics.accuracy_good_first) == (0.0, 0.5)
     ok, reason = judge_trustworthy(metrics)
-    assert not ok and "shown first in 50% of pairs" in reason
+    assert not ok and "shown first in 2 of 4 pairs (50%, 95% CI 15%-85%)" in reason
+    # Without the counts (metrics written before they were kept) only the share is said.
+    assert (
+        "shown first in 50% of pairs"
+        in judge_trustworthy(CalibrationMetrics("j", 4, 0.5, 0.0, 0.5, 0.5, 0.25))[1]
+    )
 
 
 def test_thresholds_are_inclusive_and_configurable():
@@ -158,6 +165,7 @@ def test_report_summary_feeds_the_eval_report():
     good = report_summary({"perfect": results["perfect"]})
     assert good["passed"] is True and good["accuracy"] == 1.0
     assert good["detail"] == (
-        "perfect: 100% with the better answer first, 100% second, first-shown picked 50%"
+        "perfect: right on 4 of 4 pairs (100%, 95% CI 51%-100%) with the better answer first, "
+        "4 of 4 pairs (100%, 95% CI 51%-100%) second, first-shown picked 50%"
     )
     assert report_summary({}) == {}

@@ -28,7 +28,7 @@ from medinstruct_core.llm.config import Sampling
 from medinstruct_core.records import EvalItem, Record, Verdict, normalize_input
 from medinstruct_eval.config import CalibrationThresholds, Untrusted
 from medinstruct_eval.judge import JudgeClient, Judges, PanelVerdict, judge_panel, name_judges
-from medinstruct_eval.metrics import Metrics, first_position_rate, metric_name
+from medinstruct_eval.metrics import Metrics, first_position_rate, metric_name, wilson_interval
 
 WORSE = "worse"  # the candidate name of the worse answers in the verdicts
 EVAL_SET = "calibration"
@@ -85,6 +85,9 @@ class CalibrationMetrics:
     position1_rate: float | None
     tie_rate: float | None
     invalid_rate: float | None
+    # Judgements in each order: the n behind each accuracy (0 = not recorded).
+    n_good_first: int = 0
+    n_good_second: int = 0
 
     def as_metrics(self, prefix: str = "calibration_") -> Metrics:
         """Flat `calibration_<judge>_<name>` metrics for DVC and MLflow."""
@@ -109,6 +112,8 @@ def judge_calibration_metrics(judge: str, verdicts: Sequence[Verdict]) -> Calibr
         position1_rate=None if position is None else round(position, 4),
         tie_rate=_share(verdicts, "tie"),
         invalid_rate=_share(verdicts, "invalid"),
+        n_good_first=len(good_first),
+        n_good_second=len(good_second),
     )
 
 
@@ -147,20 +152,31 @@ def _pct(value: float) -> str:
     return f"{value:.0%}"
 
 
+def _accuracy_text(accuracy: float | None, n: int) -> str:
+    """ "8 of 12 pairs (67%, 95% CI 39%-86%)": at a dozen pairs the interval is what
+    says how much the share can be trusted; "67% of pairs" where n is unknown."""
+    if accuracy is None:
+        return "no judgement of pairs"
+    if n <= 0:
+        return f"{_pct(accuracy)} of pairs"
+    right = round(accuracy * n)
+    low, high = wilson_interval(right, n) or (0.0, 1.0)
+    return f"{right} of {n} pairs ({_pct(accuracy)}, 95% CI {_pct(low)}-{_pct(high)})"
+
+
 def judge_trustworthy(
     metrics: CalibrationMetrics, thresholds: CalibrationThresholds | None = None
 ) -> tuple[bool, str]:
     """(trusted, reason): the reason is a plain sentence naming every threshold missed, else ""."""
     limits = thresholds or CalibrationThresholds()
     problems = []
-    for order, accuracy in (
-        ("shown first", metrics.accuracy_good_first),
-        ("shown second", metrics.accuracy_good_second),
+    for order, accuracy, n in (
+        ("shown first", metrics.accuracy_good_first, metrics.n_good_first),
+        ("shown second", metrics.accuracy_good_second, metrics.n_good_second),
     ):
         if accuracy is None or accuracy < limits.min_accuracy:
-            got = "no judgement" if accuracy is None else _pct(accuracy)
             problems.append(
-                f"it picked the better answer {order} in {got} of pairs "
+                f"it picked the better answer {order} in {_accuracy_text(accuracy, n)} "
                 f"(needs at least {_pct(limits.min_accuracy)})"
             )
     position = metrics.position1_rate
@@ -243,8 +259,9 @@ def report_summary(
     ]
     reasons = [reason for ok, reason in verdicts.values() if not ok]
     numbers = "; ".join(
-        f"{m.judge}: {_pct_or(m.accuracy_good_first)} with the better answer first, "
-        f"{_pct_or(m.accuracy_good_second)} second, first-shown picked {_pct_or(m.position1_rate)}"
+        f"{m.judge}: right on {_accuracy_text(m.accuracy_good_first, m.n_good_first)} with the "
+        f"better answer first, {_accuracy_text(m.accuracy_good_second, m.n_good_second)} "
+        f"second, first-shown picked {_pct_or(m.position1_rate)}"
         for m in results.values()
     )
     return {

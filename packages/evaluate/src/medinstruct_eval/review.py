@@ -43,7 +43,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,14 +54,13 @@ from pydantic import Field, ValidationError
 from medinstruct_core.io import DataError, atomic_open, write_json
 from medinstruct_core.params import Config
 from medinstruct_core.records import EvalItem, Record, Verdict
-from medinstruct_eval.metrics import cohen_kappa, metric_name
+from medinstruct_eval.metrics import cohen_kappa, metric_name, wilson_interval
 from medinstruct_eval.paired import item_means
 
 ASPECTS = ("correct", "helpful")
 BASE_COLUMNS = ("item", "instruction", "input")
 TRUE_VALUES = frozenset({"1", "yes", "y"})
 FALSE_VALUES = frozenset({"0", "no", "n"})
-Z_95 = 1.959963984540054
 CSV_ENCODING = "utf-8-sig"  # the BOM makes spreadsheet programs read UTF-8 correctly
 
 
@@ -324,18 +322,6 @@ def _collect(
     if missing:
         problems.append(f"{path}: items missing from the CSV: {', '.join(missing)}")
     return problems, votes, per_item
-
-
-def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion; None when n == 0 (`successes` may be
-    fractional: an observed share times an effective n)."""
-    if n == 0:
-        return None
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rate_summary(values: Sequence[bool]) -> dict[str, Any]:
